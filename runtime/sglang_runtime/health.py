@@ -1,0 +1,167 @@
+"""Waiting for an SGLang server to be ready to generate, not merely listening.
+
+SGLang's start-up has three observable phases (see shared notes): the port is
+closed while weights load; then `/health_generate` answers 503 until warm-up
+ends; then 200 after a real one-token forward pass. `/v1/models` answers 200
+before warm-up ends, so it is not a readiness signal and is never polled here.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+READY_PATH = "/health_generate"
+
+# Phases, in the order a healthy start passes through them.
+REFUSED = "refused"      # nothing listens yet (weights loading)
+STARTING = "starting"    # listening, not warmed up (503)
+READY = "ready"          # 200 from a real forward pass
+UNEXPECTED = "unexpected"  # anything else: wrong URL, wrong key, proxy in the way
+
+EXIT_READY, EXIT_TIMEOUT, EXIT_DIED = 0, 1, 4
+
+
+@dataclass(frozen=True)
+class Observation:
+    state: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: str                 # READY, "timeout" or "died"
+    elapsed: float
+    last: Observation | None
+    exit_status: int | None = None  # the server's, when result == "died" and it could be read
+
+    @property
+    def exit_code(self) -> int:
+        return {READY: EXIT_READY, "died": EXIT_DIED}.get(self.result, EXIT_TIMEOUT)
+
+
+def classify_status(status: int) -> Observation:
+    if status == 200:
+        return Observation(READY, "200")
+    if status == 503:
+        return Observation(STARTING, "503")
+    if status == 401:
+        return Observation(UNEXPECTED, "401: the server wants a different API key")
+    if status == 404:
+        return Observation(UNEXPECTED, f"404: no {READY_PATH} here; is this an SGLang server?")
+    return Observation(UNEXPECTED, str(status))
+
+
+def probe(client, url: str, api_key: str | None, timeout: float) -> Observation:
+    """One GET of /health_generate; connection errors become observations, never exceptions."""
+    import httpx2
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = client.get(url.rstrip("/") + READY_PATH, headers=headers, timeout=timeout)
+    except httpx2.ConnectError:
+        return Observation(REFUSED, "connection refused")
+    except httpx2.TimeoutException:
+        # A warm-up forward pass can outlast our request: still starting.
+        return Observation(STARTING, f"no answer within {timeout:.0f} s")
+    except httpx2.HTTPError as exc:
+        return Observation(UNEXPECTED, f"{type(exc).__name__}: {exc}")
+    return classify_status(response.status_code)
+
+
+def process_exit(pid: int) -> tuple[bool, int | None]:
+    """(gone, exit status if it could be read) for a process we may or may not have started.
+
+    Our own child is reaped with waitpid. Any other process is read from
+    /proc/PID/stat: an exited process that its parent has not yet reaped is a
+    zombie whose field 52 holds the wait status. Once reaped, only "gone" is known.
+    """
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return True, os.waitstatus_to_exitcode(status)
+        return False, None
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True, None
+    except OSError:
+        stat = ""
+    if stat:
+        # The command name (field 2) may hold spaces and parentheses; fields restart after the last ')'.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if fields and fields[0] in ("Z", "X"):
+            code = int(fields[49]) if len(fields) > 49 and fields[49].isdigit() else None
+            return True, os.waitstatus_to_exitcode(code) if code is not None else None
+        return False, None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True, None
+    except PermissionError:
+        pass
+    return False, None
+
+
+def wait(url: str, timeout: float = 900.0, interval: float = 2.0, api_key: str | None = None,
+         pid: int | None = None, on_change: Callable[[Observation, float], None] | None = None,
+         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Outcome:
+    """Poll until ready, the deadline, or the server process (`pid`) exits; report each change of state."""
+    import httpx2
+
+    start = clock()
+    last: Observation | None = None
+    with httpx2.Client(timeout=30.0) as client:
+        while True:
+            if pid is not None:
+                gone, status = process_exit(pid)
+                if gone:
+                    return Outcome("died", clock() - start, last, status)
+            remaining = timeout - (clock() - start)
+            if remaining <= 0:
+                return Outcome("timeout", clock() - start, last)
+            seen = probe(client, url, api_key, timeout=max(1.0, min(30.0, remaining)))
+            if on_change is not None and (last is None or seen != last):
+                on_change(seen, clock() - start)
+            last = seen
+            if seen.state == READY:
+                return Outcome(READY, clock() - start, seen)
+            remaining = timeout - (clock() - start)
+            if remaining <= 0:
+                return Outcome("timeout", clock() - start, last)
+            sleep(min(interval, remaining))
+
+
+def default_url(port: int, host: str = "127.0.0.1") -> str:
+    return f"http://{host}:{port}"
+
+
+def ready_exports(url: str, api_key: str | None, show_secrets: bool = False) -> list[str]:
+    """Shell lines that point an OpenAI client at this server."""
+    lines = [f"export OPENAI_BASE_URL={shlex.quote(url.rstrip('/') + '/v1')}"]
+    if api_key is None:
+        # OpenAI clients insist on some key; SGLang without --api-key ignores it.
+        lines.append("export OPENAI_API_KEY=EMPTY")
+    elif show_secrets:
+        lines.append(f"export OPENAI_API_KEY={shlex.quote(api_key)}")
+    else:
+        lines.append("export OPENAI_API_KEY='***'  # masked: add --show-secrets to print it")
+    return lines
+
+
+def log_tail(path: str | os.PathLike, lines: int = 40) -> list[str]:
+    """The last `lines` lines of a (possibly huge, possibly missing) log file."""
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as fh:
+            return [line.rstrip("\n") for line in deque(fh, maxlen=lines)]
+    except FileNotFoundError:
+        return [f"(log file {path} does not exist)"]
+    except OSError as exc:
+        return [f"(cannot read log file {path}: {exc.strerror})"]

@@ -1,0 +1,162 @@
+"""One chat completion against SGLang's OpenAI-compatible API, end to end.
+
+The model name comes from `/v1/models`, as a client would discover it. Timing
+with `stream` is taken from the wire: time to the first chunk carrying content
+(or reasoning), and to the end of the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class QueryError(Exception):
+    """The server did not answer as an OpenAI-compatible API should; the message says how."""
+
+
+@dataclass
+class Answer:
+    model: str
+    content: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    ttft: float | None = None       # seconds, streaming only
+    total: float = 0.0              # seconds, request start to last byte
+    raw: Any = field(default=None, repr=False)  # the response object, or the list of stream chunks
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _check(response, what: str) -> None:
+    if response.status_code == 200:
+        return
+    body = response.text.strip().replace("\n", " ")[:300]
+    hint = " (the server wants an API key: set SGLANG_API_KEY or pass --api-key)" if response.status_code == 401 else ""
+    raise QueryError(f"{what}: HTTP {response.status_code}{hint}: {body}")
+
+
+def _json(response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise QueryError(f"{what}: response is not JSON: {response.text[:200]!r}") from None
+
+
+def first_model(models: Any) -> str:
+    try:
+        return models["data"][0]["id"]
+    except (KeyError, IndexError, TypeError):
+        raise QueryError(f"/v1/models: no model listed in {json.dumps(models)[:200]}") from None
+
+
+def _usage_into(answer: Answer, usage: Any) -> None:
+    if not isinstance(usage, dict):
+        return
+    answer.prompt_tokens = usage.get("prompt_tokens")
+    answer.completion_tokens = usage.get("completion_tokens")
+    details = usage.get("prompt_tokens_details")
+    if isinstance(details, dict) and details.get("cached_tokens") is not None:
+        answer.cached_tokens = details["cached_tokens"]
+
+
+def parse_completion(body: Any, model: str) -> Answer:
+    """A non-streamed /v1/chat/completions body -> Answer."""
+    try:
+        choice = body["choices"][0]
+        message = choice["message"]
+    except (KeyError, IndexError, TypeError):
+        raise QueryError(f"/v1/chat/completions: no choices[0].message in {json.dumps(body)[:200]}") from None
+    answer = Answer(model=body.get("model") or model, content=message.get("content") or "",
+                    reasoning=message.get("reasoning_content") or "", finish_reason=choice.get("finish_reason"),
+                    raw=body)
+    _usage_into(answer, body.get("usage"))
+    return answer
+
+
+def sse_events(lines) -> Any:
+    """Server-sent events -> decoded JSON chunks, stopping at `data: [DONE]`."""
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # comments, blank separators, event/id fields
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            yield json.loads(data)
+        except ValueError:
+            raise QueryError(f"stream: chunk is not JSON: {data[:200]!r}") from None
+
+
+def fold_chunks(chunks, model: str, started: float, clock: Callable[[], float]) -> Answer:
+    """Accumulate streamed chunks into one Answer, noting when the first token arrived."""
+    answer = Answer(model=model, raw=[])
+    content, reasoning = [], []
+    for chunk in chunks:
+        answer.raw.append(chunk)
+        if isinstance(chunk, dict) and "error" in chunk:
+            raise QueryError(f"stream: server error: {json.dumps(chunk['error'])[:300]}")
+        answer.model = chunk.get("model") or answer.model
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            piece, thought = delta.get("content"), delta.get("reasoning_content")
+            if (piece or thought) and answer.ttft is None:
+                answer.ttft = clock() - started
+            if piece:
+                content.append(piece)
+            if thought:
+                reasoning.append(thought)
+            if choice.get("finish_reason"):
+                answer.finish_reason = choice["finish_reason"]
+        if chunk.get("usage"):
+            _usage_into(answer, chunk["usage"])
+    answer.content, answer.reasoning = "".join(content), "".join(reasoning)
+    return answer
+
+
+def chat(base_url: str, prompt: str, api_key: str | None = None, model: str | None = None,
+         stream: bool = False, max_tokens: int | None = None, timeout: float = 300.0,
+         clock: Callable[[], float] = time.perf_counter) -> Answer:
+    """Send one chat completion; raises QueryError with a one-line reason on any failure."""
+    import httpx2
+
+    base = base_url.rstrip("/")
+    headers = _headers(api_key)
+    try:
+        with httpx2.Client(timeout=httpx2.Timeout(timeout, connect=10.0)) as client:
+            if model is None:
+                listed = client.get(base + "/v1/models", headers=headers)
+                _check(listed, "/v1/models")
+                model = first_model(_json(listed, "/v1/models"))
+            payload: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": prompt}]}
+            if max_tokens is not None:
+                payload["max_tokens"] = max_tokens
+            started = clock()
+            if not stream:
+                response = client.post(base + "/v1/chat/completions", headers=headers, json=payload)
+                _check(response, "/v1/chat/completions")
+                answer = parse_completion(_json(response, "/v1/chat/completions"), model)
+                answer.total = clock() - started
+                return answer
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
+            with client.stream("POST", base + "/v1/chat/completions", headers=headers, json=payload) as response:
+                if response.status_code != 200:
+                    response.read()
+                _check(response, "/v1/chat/completions")
+                answer = fold_chunks(sse_events(response.iter_lines()), model, started, clock)
+            answer.total = clock() - started
+            return answer
+    except httpx2.ConnectError as exc:
+        raise QueryError(f"cannot connect to {base}: {exc} (is the server up? try `sglang-runtime wait`)") from None
+    except httpx2.TimeoutException:
+        raise QueryError(f"{base}: no complete answer within {timeout:.0f} s") from None
+    except httpx2.HTTPError as exc:
+        raise QueryError(f"{base}: {type(exc).__name__}: {exc}") from None

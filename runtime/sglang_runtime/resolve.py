@@ -1,0 +1,68 @@
+"""SGLANG_MODEL -> what serve should load, and the env file's values. Effects: reads the disk, may build a shim shadow."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from huggingface_hub import constants
+
+from . import envfile, hub, settings, shim, versions
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Resolution:
+    values: dict[str, str]  # for the env file
+    found: hub.Found | None
+    shadow: Path | None
+    notices: list[str] = field(default_factory=list)
+
+
+def offline(env: Mapping[str, str]) -> bool:
+    return env.get("HF_HUB_OFFLINE", "").strip().upper() in constants.ENV_VARS_TRUE_VALUES
+
+
+def locate(model: str, revision: str, env: Mapping[str, str], hf_cache: Path) -> hub.Found | None:
+    found = hub.local_directory(model)
+    if found is not None:
+        return found
+    flox_env = env.get("FLOX_ENV")
+    roots = hub.search_roots(flox_env, settings.load(env).get("SGLANG_MODEL_PATH", ()), hf_cache)
+    flat = Path(flox_env) / "share" / "models" if flox_env else None
+    return hub.find(model, revision, roots, flat)
+
+
+def resolve(env: Mapping[str, str], hf_cache: Path) -> Resolution:
+    values = settings.load(env)
+    model = settings.require(values, "SGLANG_MODEL")
+    found = locate(model, values.get("SGLANG_MODEL_REVISION"), env, hf_cache)
+    notices: list[str] = []
+    if found is None:
+        if offline(env):
+            raise ConfigError("SGLANG_MODEL", model, "a local copy (HF_HUB_OFFLINE is set and no bundle, SGLANG_MODEL_PATH dir or HF cache has it)")
+        notices.append(f"{model}: no local copy; SGLang will download it")
+        return Resolution({envfile.RESOLVED_FOR: model, envfile.RESOLVED_MODEL: model}, None, None, notices)
+
+    serve_dir = found.snapshot
+    shadow = None
+    tokenizer = shim.read_config(found.snapshot)
+    if tokenizer is not None:
+        python, _ = versions.serving_python(values.get("SGLANG_PYTHON"))
+        transformers = versions.installed("transformers", versions.site_dirs(python, env))
+        if shim.needs_shim(tokenizer[0], transformers, values.get("SGLANG_TOKENIZER_SHIM")):
+            parent = Path(os.path.expanduser(values.get("SGLANG_RUNTIME_CACHE"))) / "sglang-compat"
+            name = shim.shadow_name(found.repo_id or found.snapshot.name, found.snapshot, tokenizer[1])
+            try:
+                shadow = shim.build_shadow(found.snapshot, parent, name, tokenizer[0])
+            except OSError as exc:
+                raise ConfigError("SGLANG_RUNTIME_CACHE", str(parent.parent), f"a writable directory for the tokenizer shadow ({exc.strerror})") from None
+            serve_dir = shadow
+
+    out = {envfile.RESOLVED_FOR: model, envfile.RESOLVED_MODEL: str(serve_dir)}
+    if found.repo_id is not None:
+        out[envfile.BUNDLED_FROM] = found.repo_id
+        out["HF_HUB_OFFLINE"] = "1"
+    return Resolution(out, found, shadow, notices)

@@ -1,0 +1,336 @@
+"""The table of settings — the single source of truth — and loading them from an environment.
+
+Every launcher setting is an environment variable. Everything that lists,
+validates, documents or renders settings reads `TABLE`: `load()`, the argv
+builder, `sglang-runtime settings`, `--help`, the README table (a test
+compares) and the Kubernetes policy tests.
+
+Unset or empty means "not passed": SGLang's own default applies, unless the
+row names a default.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+Version = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    kind: str
+    help: str
+    default: str | None = None
+    # SGLang spelling by first version that uses it, oldest first: ((since, flag), ...).
+    # A bool setting's flag may carry its own value tokens ("--x disabled").
+    flags: tuple[tuple[str, str], ...] = ()
+    secret: bool = False
+    choices: tuple[str, ...] = ()
+    # Values only some SGLang releases accept: {value: first version that does}.
+    value_since: Mapping[str, str] = field(default_factory=dict)
+    # Sample valid values: the contract tests generate argvs from these.
+    examples: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str | None:
+        """The newest spelling, for display."""
+        return self.flags[-1][1] if self.flags else None
+
+
+def _f(flag: str) -> tuple[tuple[str, str], ...]:
+    return (("0", flag),)
+
+
+TABLE: tuple[Setting, ...] = (
+    Setting("SGLANG_MODEL", "text", "Model to serve: a Hugging Face id (org/name) or a local directory with config.json. Required.",
+            flags=_f("--model-path"), examples=("microsoft/Phi-4-mini-instruct-FP8-TORCHAO",)),
+    Setting("SGLANG_MODEL_REVISION", "text", "Revision (a refs/ name) of a cached or bundled model.", default="main"),
+    Setting("SGLANG_MODEL_PATH", "pathlist", "Extra colon-separated HF-cache directories searched after the Flox bundle, before the user's HF cache."),
+    Setting("SGLANG_HOST", "text", "Address the HTTP server binds.", default="0.0.0.0",
+            flags=_f("--host"), examples=("0.0.0.0", "127.0.0.1")),
+    Setting("SGLANG_PORT", "port", "HTTP port. Read by the launcher and removed from the server's environment (SGLang uses SGLANG_PORT as the base of its internal ports).",
+            default="30000", flags=_f("--port"), examples=("30000", "8080")),
+    Setting("SGLANG_SERVED_NAME", "text", "Model name the API reports; defaults to the bundled HF id when the model came from a bundle.",
+            flags=_f("--served-model-name"), examples=("phi-4-mini",)),
+    Setting("SGLANG_API_KEY", "text", "API key clients must send as a Bearer token.", flags=_f("--api-key"), secret=True,
+            examples=("sk-test-123",)),
+    Setting("SGLANG_API_KEY_FILE", "file", "File holding the API key (as Kubernetes mounts Secrets); used when SGLANG_API_KEY is unset."),
+    Setting("SGLANG_TP_SIZE", "tp", "Tensor-parallel size: a positive integer, or `auto` (visible GPUs, reduced to divide the model's attention heads).",
+            flags=_f("--tp-size"), examples=("1", "2")),
+    Setting("SGLANG_DTYPE", "text", "Weight and activation dtype.", flags=_f("--dtype"), examples=("auto", "bfloat16", "float16")),
+    Setting("SGLANG_QUANTIZATION", "text", "Quantization method.", flags=_f("--quantization"), examples=("fp8",)),
+    Setting("SGLANG_ATTENTION_BACKEND", "text", "Attention kernel backend.", flags=_f("--attention-backend"),
+            examples=("flashinfer", "triton")),
+    Setting("SGLANG_MEM_FRACTION_STATIC", "fraction", "Fraction of GPU memory for weights and KV cache (0 < x < 1).",
+            flags=_f("--mem-fraction-static"), examples=("0.85",)),
+    Setting("SGLANG_CONTEXT_LENGTH", "positive_int", "Maximum context length.", flags=_f("--context-length"), examples=("8192",)),
+    Setting("SGLANG_MAX_RUNNING_REQUESTS", "positive_int", "Maximum concurrently running requests.",
+            flags=_f("--max-running-requests"), examples=("64",)),
+    Setting("SGLANG_CHUNKED_PREFILL_SIZE", "chunk", "Chunked-prefill size in tokens; -1 disables chunking.",
+            flags=_f("--chunked-prefill-size"), examples=("4096", "-1")),
+    Setting("SGLANG_CUDA_GRAPH_MAX_BS", "positive_int", "Largest batch size captured in a CUDA graph (decode).",
+            flags=(("0", "--cuda-graph-max-bs"), ("0.5.16", "--cuda-graph-max-bs-decode")), examples=("64",)),
+    Setting("SGLANG_DISABLE_CUDA_GRAPH", "bool", "Disable CUDA graphs (slower, less memory, faster start).",
+            flags=(("0", "--disable-cuda-graph"),
+                   ("0.5.16", "--cuda-graph-backend-decode disabled --cuda-graph-backend-prefill disabled")),
+            examples=("1", "0")),
+    Setting("SGLANG_PREFERRED_SAMPLING_PARAMS", "json_object", "Default sampling parameters, a JSON object.",
+            flags=_f("--preferred-sampling-params"), examples=('{"temperature": 0.7, "top_p": 0.9}',)),
+    Setting("SGLANG_TOOL_CALL_PARSER", "text", "Tool-call parser (`gpt-oss` for gpt-oss models).",
+            flags=_f("--tool-call-parser"), value_since={"auto": "0.5.16"}, examples=("qwen25", "auto")),
+    Setting("SGLANG_REASONING_PARSER", "text", "Reasoning parser (`gpt-oss` for gpt-oss models).",
+            flags=_f("--reasoning-parser"), value_since={"auto": "0.5.16"}, examples=("deepseek-r1", "gpt-oss", "auto")),
+    Setting("SGLANG_ENABLE_CACHE_REPORT", "bool", "Report prefix-cache hits in usage.prompt_tokens_details.cached_tokens.",
+            flags=_f("--enable-cache-report"), examples=("1",)),
+    Setting("SGLANG_ENABLE_METRICS", "bool", "Expose Prometheus metrics on /metrics.", flags=_f("--enable-metrics"), examples=("1",)),
+    Setting("SGLANG_TRUST_REMOTE_CODE", "bool", "Allow the model's own Python code to run.", flags=_f("--trust-remote-code"),
+            examples=("1",)),
+    Setting("SGLANG_LOG_LEVEL", "choice", "Server log level.", flags=_f("--log-level"),
+            choices=("debug", "info", "warning", "error", "critical"), examples=("info", "warning")),
+    Setting("SGLANG_EXTRA_ARGS", "args", "More launch_server arguments, split with shell-like quoting (never evaluated)."),
+    Setting("SGLANG_ARGS_FILE", "file", "File of more launch_server arguments, one per line or shell-quoted; # starts a comment."),
+    Setting("SGLANG_PYTHON", "text", "Interpreter that has SGLang; falls back to python3 with a notice when absent.", default="python3.12"),
+    Setting("SGLANG_VERSION", "version", "SGLang version to build the argv for; default: read from the serving interpreter's installed metadata."),
+    Setting("SGLANG_MODEL_ENV_FILE", "path", "Env file written by resolve-model and read by serve.", default="$FLOX_ENV_CACHE/sglang-model.env"),
+    Setting("SGLANG_RUNTIME_CACHE", "path", "Root of the persistent compile caches and the tokenizer shadows.", default="$FLOX_ENV_CACHE"),
+    Setting("SGLANG_TOKENIZER_SHIM", "choice", "Rewrite a TokenizersBackend tokenizer config for transformers < 5: auto, always or never.",
+            default="auto", choices=("auto", "always", "never")),
+    Setting("SGLANG_PREFLIGHT", "bool", "Check port, interpreter and model before launching.", default="1"),
+    Setting("SGLANG_DRY_RUN", "bool", "Print the server command instead of starting it (as --dry-run).", default="0"),
+)
+
+BY_NAME: Mapping[str, Setting] = MappingProxyType({s.env: s for s in TABLE})
+NAMES: frozenset[str] = frozenset(BY_NAME)
+
+# Where every default that names $FLOX_ENV_CACHE lands when Flox is not active.
+FALLBACK_CACHE = "~/.cache/sglang-runtime"
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def parse_version(text: str) -> Version:
+    """'0.5.10rc1' -> (0, 5, 10); only the leading numeric components count."""
+    parts: list[int] = []
+    for piece in text.strip().split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+        if len(digits) != len(piece):
+            break
+    return tuple(parts)
+
+
+def _int(s: Setting, raw: str, lowest: int, what: str) -> int:
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ConfigError(s.env, raw, what) from None
+    if value < lowest:
+        raise ConfigError(s.env, raw, what)
+    return value
+
+
+def _port(s: Setting, raw: str) -> int:
+    value = _int(s, raw, 1, "an integer port from 1 to 65535")
+    if value > 65535:
+        raise ConfigError(s.env, raw, "an integer port from 1 to 65535")
+    return value
+
+
+def _chunk(s: Setting, raw: str) -> int:
+    if raw.strip() == "-1":
+        return -1
+    return _int(s, raw, 1, "a positive integer, or -1 to disable chunked prefill")
+
+
+def _tp(s: Setting, raw: str) -> int | str:
+    if raw.strip().lower() == "auto":
+        return "auto"
+    return _int(s, raw, 1, "a positive integer or 'auto'")
+
+
+def _fraction(s: Setting, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(s.env, raw, "a number between 0 and 1 (exclusive)") from None
+    if not 0.0 < value < 1.0:
+        raise ConfigError(s.env, raw, "a number between 0 and 1 (exclusive)")
+    return value
+
+
+def _bool(s: Setting, raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ConfigError(s.env, raw, "a boolean: 1/0, true/false, yes/no or on/off")
+
+
+def _json_object(s: Setting, raw: str) -> str:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(s.env, raw, f"a JSON object (not valid JSON: {exc.msg})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(s.env, raw, f"a JSON object, not a JSON {type(value).__name__}")
+    # SGLang re-parses it; pass the user's own text so nothing is reformatted.
+    return raw
+
+
+def _args(s: Setting, raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise ConfigError(s.env, raw, f"shell-like quoted arguments ({exc})") from None
+
+
+def _choice(s: Setting, raw: str) -> str:
+    word = raw.strip().lower()
+    if word not in s.choices:
+        raise ConfigError(s.env, raw, "one of " + ", ".join(s.choices))
+    return word
+
+
+def _version(s: Setting, raw: str) -> str:
+    if not parse_version(raw):
+        raise ConfigError(s.env, raw, "a version such as 0.5.9")
+    return raw.strip()
+
+
+def _pathlist(s: Setting, raw: str) -> tuple[str, ...]:
+    return tuple(p for p in raw.split(":") if p)
+
+
+_PARSERS: Mapping[str, Callable[[Setting, str], Any]] = {
+    "text": lambda s, raw: raw,
+    "path": lambda s, raw: raw,
+    "file": lambda s, raw: raw,
+    "pathlist": _pathlist,
+    "port": _port,
+    "positive_int": lambda s, raw: _int(s, raw, 1, "a positive integer"),
+    "chunk": _chunk,
+    "tp": _tp,
+    "fraction": _fraction,
+    "bool": _bool,
+    "json_object": _json_object,
+    "args": _args,
+    "choice": _choice,
+    "version": _version,
+}
+
+KIND_HELP: Mapping[str, str] = {
+    "text": "string",
+    "path": "path",
+    "file": "file path",
+    "pathlist": "colon-separated paths",
+    "port": "port (1-65535)",
+    "positive_int": "integer ≥ 1",
+    "chunk": "integer ≥ 1 or -1",
+    "tp": "integer ≥ 1 or auto",
+    "fraction": "number in (0, 1)",
+    "bool": "boolean",
+    "json_object": "JSON object",
+    "args": "shell-quoted args",
+    "choice": "choice",
+    "version": "version",
+}
+
+
+def _expand_default(default: str, env: Mapping[str, str]) -> str:
+    cache = env.get("FLOX_ENV_CACHE") or FALLBACK_CACHE
+    return default.replace("$FLOX_ENV_CACHE", cache)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed, validated values; absent keys were not set and have no default."""
+
+    values: Mapping[str, Any]
+
+    def get(self, name: str, fallback: Any = None) -> Any:
+        if name not in BY_NAME:
+            raise KeyError(f"unknown setting {name}")
+        return self.values.get(name, fallback)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+
+def parse_value(setting: Setting, raw: str) -> Any:
+    return _PARSERS[setting.kind](setting, raw)
+
+
+def load(env: Mapping[str, str]) -> Settings:
+    """Parse and validate every setting in `env`; the first bad value raises ConfigError."""
+    values: dict[str, Any] = {}
+    for s in TABLE:
+        raw = env.get(s.env, "")
+        if not raw.strip():
+            if s.default is None:
+                continue
+            raw = _expand_default(s.default, env)
+        values[s.env] = parse_value(s, raw)
+    return Settings(MappingProxyType(values))
+
+
+def require(settings: Settings, name: str) -> Any:
+    value = settings.get(name)
+    if value is None or value == "":
+        raise ConfigError(name, "", "a value (it is required)")
+    return value
+
+
+def display_value(setting: Setting, raw: str | None, show_secrets: bool = False) -> str:
+    if raw is None or raw == "":
+        return ""
+    if setting.secret and not show_secrets:
+        return "***"
+    return raw
+
+
+def flag_doc(setting: Setting) -> str:
+    if not setting.flags:
+        return ""
+    if len(setting.flags) == 1:
+        return f"`{setting.flags[0][1]}`"
+    parts = []
+    for i, (since, flag) in enumerate(setting.flags):
+        until = setting.flags[i + 1][0] if i + 1 < len(setting.flags) else None
+        if since == "0":
+            parts.append(f"`{flag}` (< {until})")
+        else:
+            parts.append(f"`{flag}` (≥ {since})")
+    return ", ".join(parts)
+
+
+def markdown_table() -> str:
+    """The README's settings table, derived from TABLE (a test keeps the README equal to it)."""
+    lines = [
+        "| Variable | Type | Default | SGLang flag | Meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for s in TABLE:
+        kind = KIND_HELP[s.kind]
+        if s.choices:
+            kind = " \\| ".join(s.choices)
+        default = f"`{s.default}`" if s.default is not None else ""
+        help_text = s.help.replace("|", "\\|")
+        if s.secret:
+            help_text += " Secret: masked in every printed command."
+        lines.append(f"| `{s.env}` | {kind} | {default} | {flag_doc(s)} | {help_text} |")
+    return "\n".join(lines) + "\n"
