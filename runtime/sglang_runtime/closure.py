@@ -122,9 +122,9 @@ def sglang_on_path() -> str:
 
 def activation_record(path: str) -> str:
     """Walk the closure of the store path holding `path` once and render its record."""
-    paths = closure_of(path)
-    top = store_path_of(os.path.realpath(path) if not path.startswith(tuple(paths)) else path,
-                        paths)
+    real = os.path.realpath(path)
+    paths = closure_of(real)
+    top = store_path_of(real, paths)
     present = {c for c in candidates(paths) if os.path.exists(c)}
     return render(top, exports(paths, present))
 
@@ -137,6 +137,7 @@ def write_atomic(target: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from a service run as another user
         os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
