@@ -139,3 +139,22 @@ def resolve_model_main() -> None:
 
 def serve_main() -> None:
     serve(prog_name="sglang-serve")
+
+
+@main.command("activate-env")
+@click.argument("sglang", required=False)
+@click.option("--cache-file", type=click.Path(dir_okay=False),
+              help="Write the record to this file atomically instead of printing it (the Flox hook's cache).")
+@reports_errors
+def activate_env(sglang: str | None, cache_file: str | None) -> None:
+    """Variables the Flox hook exports for the Nix closure of SGLANG (default: `sglang` on PATH), from one nix-store walk."""
+    from . import closure
+
+    record = closure.activation_record(sglang or closure.sglang_on_path())
+    if not cache_file:
+        click.echo(record, nl=False)
+        return
+    try:
+        closure.write_atomic(cache_file, record)
+    except OSError as exc:
+        raise PreflightError(f"cannot write {cache_file} ({exc.strerror})") from None
