@@ -31,7 +31,7 @@ in
 
         repo_dir="$bundle/share/models/hub/models--acme--tiny-sharded"
         snapshot="$repo_dir/snapshots/$(cat "$repo_dir/refs/main")"
-        for line in "SGLANG_BUNDLED_FROM=$model" "HF_HUB_OFFLINE=1" "SGLANG_MODEL_DIR=$snapshot"; do
+        for line in "SGLANG_BUNDLED_FROM=$model" "HF_HUB_OFFLINE=1" "SGLANG_RESOLVED_MODEL=$snapshot"; do
           if ! grep -qxF "$line" "$SGLANG_MODEL_ENV_FILE"; then
             echo "bundle-resolves: expected the line $line in:" >&2
             cat "$SGLANG_MODEL_ENV_FILE" >&2
