@@ -149,17 +149,6 @@ def model_shape(config: Mapping[str, Any]) -> ModelShape:
     )
 
 
-def tp_problems(shape: ModelShape, tp: int) -> list[str]:
-    """Why SGLang would refuse this tensor-parallel size for this model (empty: it accepts it)."""
-    problems = []
-    if shape.attention_heads % tp:
-        problems.append(f"tensor-parallel size {tp} does not divide num_attention_heads={shape.attention_heads}")
-    # Fewer KV heads than ranks is allowed when each head is replicated evenly.
-    if shape.kv_heads % tp and tp % shape.kv_heads:
-        problems.append(f"tensor-parallel size {tp} and num_key_value_heads={shape.kv_heads}: neither divides the other")
-    return problems
-
-
 def kv_bytes_per_token(shape: ModelShape, tp: int, kv_dtype_bytes: int = 2,
                        swa_ratio: float = SWA_FULL_TOKENS_RATIO) -> float:
     """Bytes of KV cache one token costs on one GPU (the unit of SGLang's max_total_num_tokens)."""

@@ -1,0 +1,190 @@
+"""`doctor`: recorded nvidia-smi output of real GPUs (tests/fixtures/nvidia-smi), a missing
+nvidia-smi, real model configs, a real port bind, a real /dev/shm. No GPU here: the CLI test
+stands in for nvidia-smi with a script that prints a recorded row (named as such below)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sglang_runtime import doctor, gpu
+from sglang_peer import free_port
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SMI = FIXTURES / "nvidia-smi"
+MODELS = FIXTURES / "models"
+TARGETS = doctor.parse_targets(doctor.DEFAULT_TARGETS)
+
+
+def recorded(name: str) -> gpu.Probe:
+    return gpu.Probe(tuple(gpu.parse_query_csv((SMI / name).read_text())))
+
+
+def by_name(checks, name):
+    found = [c for c in checks if c.name == name]
+    assert found, f"no {name} check in {[c.name for c in checks]}"
+    return found[0]
+
+
+@pytest.mark.parametrize("fixture,name,cap,mem,driver", [
+    ("t4.csv", "Tesla T4", (7, 5), 15360, "580.159.04"),
+    ("a100x4.csv", "NVIDIA A100-SXM4-80GB", (8, 0), 81920, "535.129.03"),
+    ("h100.csv", "NVIDIA H100 80GB HBM3", (9, 0), 81559, "580.95.05"),
+    ("rtx5090.csv", "NVIDIA GeForce RTX 5090", (12, 0), 32607, "575.64.05"),
+])
+def test_recorded_rows_parse(fixture, name, cap, mem, driver):
+    gpus = gpu.parse_query_csv((SMI / fixture).read_text())
+    assert gpus[0] == gpu.Gpu(0, name, cap, mem, driver)
+    assert [g.index for g in gpus] == list(range(len(gpus)))
+
+
+@pytest.mark.parametrize("fixture", ["t4.csv", "h100.csv", "rtx5090.csv"])
+def test_supported_gpus_pass(fixture):
+    checks = doctor.gpu_checks(recorded(fixture), None, TARGETS)
+    assert [c.status for c in checks] == ["ok"] * 4, checks
+
+
+def test_old_driver_fails_with_the_fix():
+    checks = doctor.gpu_checks(recorded("a100x4.csv"), None, TARGETS)
+    driver = by_name(checks, "driver")
+    assert driver.status == "fail" and "535.129.03" in driver.message and "550" in driver.fix
+    assert "4 GPU(s)" in by_name(checks, "gpus").message
+
+
+def test_blackwell_fails_when_the_build_stops_at_hopper():
+    checks = doctor.gpu_checks(recorded("rtx5090.csv"), None, doctor.parse_targets("7.5,8.0,8.6,8.9,9.0"))
+    cc = by_name(checks, "compute-capability")
+    assert cc.status == "fail" and "SM120" in cc.message and "SM90" in cc.message
+
+
+def test_compute_capability_runs_forward_within_a_major_only():
+    assert doctor.runs_on((8, 6), [(8, 0)]) and doctor.runs_on((12, 1), [(12, 0)])
+    assert not doctor.runs_on((7, 0), TARGETS) and not doctor.runs_on((11, 0), TARGETS)
+    assert doctor.parse_targets("sm_90a, sm_120") == ((9, 0), (12, 0))
+    with pytest.raises(doctor.ConfigError, match="SGLANG_CUDA_CAPABILITIES"):
+        doctor.parse_targets("hopper")
+
+
+def test_missing_nvidia_smi_is_a_clear_fail():
+    probe = gpu.probe("/nonexistent/nvidia-smi")  # a real failed exec
+    assert probe.gpus == () and "not found" in probe.error
+    checks = doctor.gpu_checks(probe, None, TARGETS)
+    assert len(checks) == 1 and checks[0].status == "fail" and "no GPU" in checks[0].message
+
+
+@pytest.mark.parametrize("value,status,needle", [
+    ("0,2", "ok", "GPU(s) 0, 2"),
+    ("1,7", "fail", "names GPU 7"),
+    ("", "fail", "hides every GPU"),
+    ("-1", "fail", "hides every GPU"),
+    ("GPU-1234", "warn", "UUID"),
+])
+def test_cuda_visible_devices_against_what_is_found(value, status, needle):
+    check = by_name(doctor.gpu_checks(recorded("a100x4.csv"), value, TARGETS), "visible-devices")
+    assert check.status == status and needle in check.message
+
+
+def test_shm_warns_only_for_tensor_parallel():
+    small = 64 << 20  # Docker's and Kubernetes' default /dev/shm
+    assert doctor.shm_check(small, 2).status == "warn"
+    assert "emptyDir" in doctor.shm_check(small, 2).fix
+    assert doctor.shm_check(small, 1).status == "ok"
+    assert doctor.shm_check(16 << 30, 8).status == "ok"
+    assert doctor.shm_size("/dev/shm") > 0  # the real one
+    assert doctor.shm_size("/nonexistent") is None
+
+
+def model_dir(tmp_path: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(MODELS / name, target)
+    return target
+
+
+def env_for(model: Path, **extra: str) -> dict[str, str]:
+    env = {"SGLANG_MODEL": str(model), "SGLANG_PORT": str(free_port()), "SGLANG_HOST": "127.0.0.1",
+           "SGLANG_PYTHON": sys.executable, "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+    env.update(extra)
+    return env
+
+
+def test_full_run_gpt_oss_120b_on_one_h100(tmp_path):
+    checks = doctor.run(env_for(model_dir(tmp_path, "gpt-oss-120b")), probe=recorded("h100.csv"), hf_cache=tmp_path / "hub")
+    names = [c.name for c in checks]
+    assert names[:4] == ["gpus", "compute-capability", "driver", "visible-devices"]
+    assert by_name(checks, "port").status == "ok"
+    assert by_name(checks, "model").status == "ok"
+    assert "36 layers" in by_name(checks, "config").message
+    assert by_name(checks, "tensor-parallel").status == "ok"
+    assert by_name(checks, "context").status == "ok"
+    fit = by_name(checks, "fit")
+    assert fit.status == "fail" and "0.83" in fit.message
+    # The test venv has no sglang: the interpreter check says so, as serve's preflight would.
+    interp = by_name(checks, "interpreter")
+    assert interp.status == "fail" and "no sglang" in interp.message
+    assert doctor.failed(checks)
+
+
+def test_full_run_reports_tp_context_and_port_problems(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = env_for(model_dir(tmp_path, "gpt-oss-20b"), SGLANG_PORT=str(port), SGLANG_TP_SIZE="3",
+                      SGLANG_CONTEXT_LENGTH="200000")
+        checks = doctor.run(env, probe=recorded("a100x4.csv"), hf_cache=tmp_path / "hub")
+    assert by_name(checks, "port").status == "fail"
+    tp = [c for c in checks if c.name == "tensor-parallel"]
+    assert tp[0].status == "fail" and "SGLANG_TP_SIZE='3'" in tp[0].message
+    ctx = by_name(checks, "context")
+    assert ctx.status == "fail" and "131072" in ctx.message
+
+
+def test_tp_auto_uses_the_visible_gpus_and_shares_the_weights(tmp_path):
+    env = env_for(model_dir(tmp_path, "gpt-oss-120b"), SGLANG_TP_SIZE="auto", CUDA_VISIBLE_DEVICES="0,1")
+    checks = doctor.run(env, probe=recorded("a100x4.csv"), hf_cache=tmp_path / "hub")
+    assert "auto -> 2" in by_name(checks, "tensor-parallel").message
+    assert by_name(checks, "fit").status in ("ok", "warn")
+    assert "TP 2" in by_name(checks, "fit").message
+
+
+def test_broken_config_and_unknown_model_are_reported(tmp_path):
+    broken = model_dir(tmp_path, "gpt-oss-20b")
+    (broken / "config.json").write_text("{not json")
+    checks = doctor.run(env_for(broken), probe=recorded("h100.csv"), hf_cache=tmp_path / "hub")
+    assert by_name(checks, "config").status == "fail"
+    env = env_for(broken, SGLANG_MODEL="someorg/not-downloaded")
+    checks = doctor.run(env, probe=recorded("h100.csv"), hf_cache=tmp_path / "hub")
+    assert by_name(checks, "model").status == "warn" and "download" in by_name(checks, "model").message
+
+
+def fake_nvidia_smi(tmp_path: Path, fixture: str) -> Path:
+    """Stand-in for nvidia-smi (no GPU on this machine): a script printing a recorded real row."""
+    script = tmp_path / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\ncat {SMI / fixture}\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_cli_json_and_exit_code(tmp_path):
+    bin_dir = Path(sys.executable).parent
+    env = env_for(model_dir(tmp_path, "gpt-oss-20b"), HF_HUB_CACHE=str(tmp_path / "hub"))
+    smi = fake_nvidia_smi(tmp_path, "h100.csv")
+    proc = subprocess.run([str(bin_dir / "sglang-runtime"), "doctor", "--json", "--nvidia-smi", str(smi)],
+                          env=env, capture_output=True, text=True, timeout=60)
+    result = json.loads(proc.stdout)
+    statuses = {c["name"]: c["status"] for c in result["checks"]}
+    assert statuses["gpus"] == "ok" and statuses["fit"] == "ok"
+    assert statuses["interpreter"] == "fail"  # no sglang in the test venv
+    assert proc.returncode == 1 and result["ok"] is False
+
+    text = subprocess.run([str(bin_dir / "sglang-runtime"), "doctor", "--nvidia-smi", "/nonexistent/nvidia-smi"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert text.returncode == 1
+    assert "[fail] gpus" in text.stdout and "fix:" in text.stdout
