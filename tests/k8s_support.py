@@ -1,0 +1,231 @@
+"""Helpers for the Kubernetes tests: render with the real kubectl, walk the objects, and a stand-in API server.
+
+The stand-in is for the one thing that cannot run here, a cluster: it answers
+the two requests SGLang's Model Gateway makes to discover workers (list, then
+watch, of pods in one namespace) and records every request it gets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+K8S = ROOT / "k8s"
+FLOX_MANIFEST = ROOT / ".flox" / "env" / "manifest.toml"
+
+# What the Flox service runs ([services.sglang].command); the manifest, once it
+# exists, is the authority and the tests read it from there.
+FLOX_SERVICE_COMMAND = "sglang-resolve-model && exec sglang-serve"
+
+# Routes SGLang's HTTP server answers (shared notes, "HTTP endpoints and
+# readiness"): the probes may only use these.
+SGLANG_ROUTES = frozenset({
+    "/health", "/health_generate", "/metrics", "/get_model_info", "/model_info",
+    "/get_server_info", "/v1/models", "/v1/chat/completions", "/v1/completions",
+    "/generate", "/flush_cache",
+})
+# SGLang's /health gives up on its one-token generation after this many
+# seconds (SGLANG_HEALTH_CHECK_TIMEOUT) and answers 503.
+SGLANG_HEALTH_TIMEOUT_S = 20
+
+
+def render(directory: Path) -> list[dict]:
+    """`kubectl kustomize DIR`, parsed."""
+    out = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=True).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def find(objects: list[dict], kind: str, name: str) -> dict:
+    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+def pod_specs(objects: list[dict]) -> Iterator[tuple[dict, dict]]:
+    """(workload, pod template) for every object that makes pods."""
+    for o in objects:
+        if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            yield o, o["spec"]["template"]
+        elif o["kind"] == "Pod":
+            yield o, o
+
+
+def containers(template: dict) -> list[dict]:
+    spec = template["spec"]
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def container(template: dict, name: str) -> dict:
+    (c,) = [c for c in template["spec"]["containers"] if c["name"] == name]
+    return c
+
+
+def env_values(c: dict) -> dict[str, str]:
+    """Literal env values of a container (references to Secrets etc. left out)."""
+    return {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
+
+
+def port_number(c: dict, port: int | str) -> int:
+    """A probe's or Service's port, named or numbered, as the container's number."""
+    if isinstance(port, int):
+        return port
+    (p,) = [p for p in c["ports"] if p.get("name") == port]
+    return p["containerPort"]
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion of command and args: $$ escapes, unknown names stay as written."""
+    def one(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", one, text)
+
+
+def downward_env(c: dict, obj: dict) -> dict[str, str]:
+    """The container's env as the kubelet would set it, for literal values and metadata.namespace."""
+    env = env_values(c)
+    for e in c.get("env", []):
+        ref = e.get("valueFrom", {}).get("fieldRef", {})
+        if ref.get("fieldPath") == "metadata.namespace":
+            env[e["name"]] = obj["metadata"]["namespace"]
+    return env
+
+
+def flox_service_command() -> str:
+    """[services.sglang].command from the Flox manifest when it exists, else the agreed constant."""
+    if FLOX_MANIFEST.exists():
+        import tomllib
+        return tomllib.loads(FLOX_MANIFEST.read_text())["services"]["sglang"]["command"]
+    return FLOX_SERVICE_COMMAND
+
+
+def flox_vars() -> dict[str, str]:
+    if FLOX_MANIFEST.exists():
+        import tomllib
+        return dict(tomllib.loads(FLOX_MANIFEST.read_text()).get("vars", {}))
+    return {}
+
+
+def strings(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield str(k)
+            yield from strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from strings(v)
+    elif isinstance(node, str):
+        yield node
+
+
+class FakeKubeAPI:
+    """Stand-in for the Kubernetes API server (no cluster here): serves `pods` as a PodList and an idle watch.
+
+    Records (method, path) of every request so a test can compare what the
+    real gateway asked for with what its Role grants.
+    """
+
+    def __init__(self, pods: list[dict]):
+        self.pods = pods
+        self.requests: list[tuple[str, str]] = []
+        self._stop = threading.Event()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _record(self) -> None:
+                api.requests.append((self.command, self.path))
+
+            def do_GET(self):
+                self._record()
+                if re.search(r"[?&]watch=(true|1)", self.path):
+                    # An open, quiet watch: the client keeps what it listed.
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    api._stop.wait(60)
+                    return
+                body = json.dumps({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "5"},
+                                   "items": api.pods}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _refuse(self):
+                self._record()
+                self.send_response(403)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> "FakeKubeAPI":
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def kubeconfig(self, directory: Path, namespace: str) -> Path:
+        path = directory / "kubeconfig"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
+            "clusters": [{"name": "stand-in", "cluster": {"server": self.url}}],
+            "users": [{"name": "stand-in", "user": {"token": "stand-in"}}],
+            "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "stand-in",
+                                                          "namespace": namespace}}],
+        }))
+        return path
+
+
+def ready_pod(name: str, namespace: str, labels: Mapping[str, str], ip: str) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "resourceVersion": "5",
+                     "labels": dict(labels)},
+        "spec": {"containers": [{"name": "sglang", "image": "flox/empty:1.0.0"}]},
+        "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def wait_for_status(url: str, status: int, timeout: float = 30.0) -> int:
+    """Poll url until it answers `status`; returns the last status seen (0: no answer)."""
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    last = 0
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                last = r.status
+        except urllib.error.HTTPError as e:
+            last = e.code
+        except OSError:
+            last = 0
+        if last == status:
+            return last
+        time.sleep(0.2)
+    return last
