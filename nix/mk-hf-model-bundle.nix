@@ -42,11 +42,7 @@ let
         name = "${org}--${model}-source";
       };
 
-  snapshotId =
-    if revision != null then
-      revision
-    else
-      builtins.hashString "sha1" "${localDir}";
+  snapshotId = if revision != null then revision else builtins.hashString "sha1" "${localDir}";
 
   checkFile =
     f:
@@ -70,24 +66,26 @@ let
   # The package's __init__ and the shim (standard library only), not the
   # whole runtime: an unrelated runtime change must not rebuild every
   # patched bundle.
+  shimFiles = map (f: "${toString ../runtime}/${f}") [
+    "sglang_runtime"
+    "sglang_runtime/__init__.py"
+    "sglang_runtime/shim.py"
+  ];
   shimSrc = builtins.path {
     path = ../runtime;
     name = "sglang-runtime-shim-source";
-    filter =
-      path: type:
-      builtins.elem (builtins.substring (builtins.stringLength (toString ../runtime)) (-1) (toString path)) [
-        "/sglang_runtime"
-        "/sglang_runtime/__init__.py"
-        "/sglang_runtime/shim.py"
-      ];
+    filter = path: _type: builtins.elem (toString path) shimFiles;
   };
 
+  source =
+    if fromHub then { files = map fetchFile (map checkFile files); } else { dir = "${localDir}"; };
+  shim = if patchTokenizer then { shimSrc = "${shimSrc}"; } else { };
   spec = {
     inherit repo;
     revision = snapshotId;
   }
-  // (if fromHub then { files = map fetchFile (map checkFile files); } else { dir = "${localDir}"; })
-  // (if patchTokenizer then { shimSrc = "${shimSrc}"; } else { });
+  // source
+  // shim;
 in
 if repoParts == null then
   throw "mkHfModelBundle: repo ${builtins.toJSON repo}: expected \"org/name\""

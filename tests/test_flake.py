@@ -382,3 +382,59 @@ def test_apps_resolve_then_serve_dry_run(nix, tmp_path):
     plan = json.loads(done.stdout)
     assert plan["argv"][plan["argv"].index("--model-path") + 1] == str(the_snapshot(bundle))
     assert plan["env"]["HF_HUB_OFFLINE"] == "1"
+
+
+def test_runtime_package_is_built_from_pyproject_and_runs_only_sandbox_safe_tests():
+    """nix/runtime.nix with STAND-INS for lib and python3Packages that hand back what they were given."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "runtime" / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    # PyPI names as nixpkgs spells its Python attributes (lower case, '-' for '_' and '.').
+    wanted = [re.split(r"[<>=!~ ;\[]", d)[0].lower().replace("_", "-").replace(".", "-") for d in project["dependencies"]]
+    nixpkgs_names = wanted + ["setuptools", "pytestCheckHook"]
+    expr = f"""
+    let
+      # Any attribute asked for is there, named as asked: the test compares the names.
+      python3Packages = {{ buildPythonApplication = args: args; }} // builtins.listToAttrs (
+        map (n: {{ name = n; value = n; }}) (builtins.fromJSON {nix_string(json.dumps(nixpkgs_names))})
+      );
+      lib = {{
+        fileset = {{
+          toSource = {{ root, fileset }}: {{ root = toString root; inherit fileset; }};
+          unions = map toString;
+          maybeMissing = p: "maybe:" + toString p;
+        }};
+        toLower = s: builtins.replaceStrings [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ] [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ] s;
+        licenses.asl20 = "asl20";
+        platforms.linux = [ "linux" ];
+      }};
+      drv = import {REPO}/nix/runtime.nix {{ inherit lib python3Packages; }};
+    in
+    {{
+      inherit (drv) pname version pyproject sourceRoot build-system dependencies enabledTestPaths doCheck
+        pythonImportsCheck nativeCheckInputs;
+      mainProgram = drv.meta.mainProgram;
+      src = drv.src;
+    }}
+    """
+    done = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
+                          env=nix_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+
+    assert (got["pname"], got["version"]) == (project["name"], project["version"])
+    assert got["pyproject"] is True and got["build-system"] == ["setuptools"]
+    # The pyproject's dependencies, by their nixpkgs names, in order.
+    assert got["dependencies"] == wanted
+    assert {"click", "huggingface-hub"} <= set(got["dependencies"])
+    assert got["mainProgram"] in project["scripts"]
+    assert got["src"]["root"] == str(REPO) and got["sourceRoot"] == "source/runtime"
+    assert f"{REPO}/tests" in got["src"]["fileset"] and f"{REPO}/runtime" in got["src"]["fileset"]
+
+    assert got["doCheck"] is True and "pytestCheckHook" in got["nativeCheckInputs"]
+    assert got["enabledTestPaths"], "some unit tests run in the build"
+    for rel in got["enabledTestPaths"]:
+        text = (REPO / rel).read_text(encoding="utf-8")
+        # The Nix build has no network, no nix/kubectl/flox, and no console scripts beside its python.
+        for needs_outside in ("run_cli", "nix_support", "flox_support", "kubectl", "importorskip"):
+            assert needs_outside not in text, f"{rel} uses {needs_outside}: it cannot run in the Nix build"
