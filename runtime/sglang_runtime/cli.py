@@ -12,7 +12,13 @@ import shlex
 import sys
 from typing import Any, Callable
 
-import click
+# PYTHONPATH belongs to the serving interpreter (the Flox hook points it at SGLang's closure,
+# built for another Python); the launcher only reads it as data (versions.site_dirs), so its
+# own imports must come from its own environment first. Stable sort: moves those entries last.
+_serving = frozenset(filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+sys.path.sort(key=_serving.__contains__)
+
+import click  # noqa: E402
 
 from . import __version__, settings
 from .errors import ConfigError, PreflightError
