@@ -42,9 +42,24 @@ def gateway() -> list[dict]:
     return render(K8S / "gateway")
 
 
-@pytest.fixture(scope="module", params=["base", "gateway"])
-def rendered(request, base, gateway) -> list[dict]:
-    return {"base": base, "gateway": gateway}[request.param]
+@pytest.fixture(scope="module")
+def with_api_key(tmp_path_factory) -> dict[str, list[dict]]:
+    """Both renders with the api-key component, through an overlay the way a user would write one."""
+    out = {}
+    for name, resource in (("base", K8S), ("gateway", K8S / "gateway")):
+        overlay = tmp_path_factory.mktemp(f"overlay-{name}")
+        # kustomize takes only relative paths to other kustomizations.
+        rel = lambda p: os.path.relpath(p, overlay)  # noqa: E731
+        (overlay / "kustomization.yaml").write_text(
+            f"resources: [{rel(resource)}]\ncomponents: [{rel(K8S / 'components' / 'api-key')}]\n")
+        out[name] = render(overlay)
+    return out
+
+
+@pytest.fixture(scope="module", params=["base", "gateway", "base+api-key", "gateway+api-key"])
+def rendered(request, base, gateway, with_api_key) -> list[dict]:
+    return {"base": base, "gateway": gateway, "base+api-key": with_api_key["base"],
+            "gateway+api-key": with_api_key["gateway"]}[request.param]
 
 
 def worker(objects: list[dict]) -> tuple[dict, dict, dict]:
@@ -269,7 +284,7 @@ def test_worker_env_passes_the_runtimes_own_validation(rendered):
     _, _, c = worker(rendered)
     loaded = settings.load(env_values(c))
     assert loaded.get("SGLANG_HOST") == "0.0.0.0"
-    assert loaded.get("SGLANG_API_KEY_FILE") == API_KEY_PATH
+    assert loaded.get("SGLANG_PORT") == int(env_values(c)["SGLANG_PORT"])
 
 
 def test_no_secret_value_in_any_manifest(rendered):
@@ -285,15 +300,37 @@ def test_no_secret_value_in_any_manifest(rendered):
         assert not re.search(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,})", text), text
 
 
-def test_credentials_come_from_the_optional_secret(rendered):
-    _, template, c = worker(rendered)
+def test_hf_token_comes_from_the_optional_secret(rendered):
+    _, _, c = worker(rendered)
     (hf,) = [e for e in c["env"] if e["name"] == "HF_TOKEN"]
     assert hf["valueFrom"]["secretKeyRef"] == {"name": "sglang-secrets", "key": "hf-token", "optional": True}
-    (vol,) = [v for v in template["spec"]["volumes"] if v["name"] == "secrets"]
-    assert vol["secret"]["secretName"] == "sglang-secrets" and vol["secret"]["optional"] is True
-    mount = next(m for m in c["volumeMounts"] if m["name"] == "secrets")
-    assert mount["readOnly"] is True
-    assert Path(env_values(c)["SGLANG_API_KEY_FILE"]).parent == Path(mount["mountPath"])
+
+
+def test_api_key_is_off_in_the_base_because_a_missing_key_file_stops_the_runtime(base, gateway):
+    for objects in (base, gateway):
+        _, _, c = worker(objects)
+        assert "SGLANG_API_KEY_FILE" not in env_values(c)
+
+
+def test_api_key_component_mounts_the_key_file_from_a_required_secret(with_api_key):
+    for objects in with_api_key.values():
+        _, template, c = worker(objects)
+        path = Path(env_values(c)["SGLANG_API_KEY_FILE"])
+        assert str(path) == API_KEY_PATH
+        mount = next(m for m in c["volumeMounts"] if m["mountPath"] == str(path.parent))
+        assert mount["readOnly"] is True
+        (volume,) = [v for v in template["spec"]["volumes"] if v["name"] == mount["name"]]
+        assert volume["secret"]["secretName"] == "sglang-secrets"
+        # Required: without it the pod waits rather than serving without its key.
+        assert not volume["secret"].get("optional")
+        assert {"key": "api-key", "path": path.name} in volume["secret"]["items"]
+    # The gateway reads the same entry of the same Secret.
+    _, gw_template, gw_c = gateway_parts(with_api_key["gateway"])
+    key_file = Path(env_values(gw_c)["GATEWAY_API_KEY_FILE"])
+    mount = next(m for m in gw_c["volumeMounts"] if m["mountPath"] == str(key_file.parent))
+    (volume,) = [v for v in gw_template["spec"]["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "sglang-secrets"
+    assert {"key": "api-key", "path": key_file.name} in volume["secret"]["items"]
 
 
 # --- the gateway --------------------------------------------------------------------------
