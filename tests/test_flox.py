@@ -321,3 +321,30 @@ def test_banner_names_version_model_bundle_and_how_to_start(closures, tmp_path):
     out = subprocess.run([BASH, "-u", str(banner)], env={**env, "SGLANG_MODEL": "Qwen/Qwen3-0.6B"},
                          capture_output=True, text=True).stdout
     assert "model Qwen/Qwen3-0.6B (not bundled" in out
+
+
+def test_service_command_resolves_the_bundled_model_and_prints_the_argv(closures, hook, cache, tmp_path):
+    """The manifest's service command, run by bash in the hook's environment as process-compose does
+    (Flox's stand-in), with SGLANG_DRY_RUN=1 so sglang-serve prints the command instead of exec'ing it."""
+    from conftest import write_cached_repo
+
+    c = closures["a"]
+    flox_env = tmp_path / "env"
+    (flox_env / "bin").mkdir(parents=True)
+    (flox_env / "bin" / "sglang").symlink_to(c.farm / "bin" / "sglang")
+    snapshot = write_cached_repo(flox_env / "share" / "models" / "hub", DEFAULT_MODEL)
+    m = manifest()
+    run = activate(hook, [flox_env / "bin", VENV_BIN, "/usr/bin", "/bin"], cache, flox_env,
+                   then=f"bash -c {shlex.quote(m['services']['sglang']['command'])}",
+                   SGLANG_DRY_RUN="1", **m["vars"])
+    assert run.rc == 0, run.stderr
+    argv = shlex.split(run.stdout.splitlines()[-1])
+    python_bin = entries(run.vars["PATH"])[0]
+    assert argv[:3] == [f"{python_bin}/python3.12", "-m", "sglang.launch_server"]
+
+    def flag(name: str) -> str:
+        return argv[argv.index(name) + 1]
+
+    assert Path(flag("--model-path")) == snapshot
+    assert (flag("--host"), flag("--port")) == ("0.0.0.0", "30000")
+    assert json.loads(flag("--preferred-sampling-params")) == json.loads(run.vars["SGLANG_PREFERRED_SAMPLING_PARAMS"])
