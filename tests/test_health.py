@@ -100,3 +100,44 @@ def test_log_tail_keeps_only_the_last_lines(tmp_path):
     log.write_text("".join(f"line {i}\n" for i in range(1000)))
     assert health.log_tail(log, 3) == ["line 997", "line 998", "line 999"]
     assert "does not exist" in health.log_tail(tmp_path / "missing.log")[0]
+
+
+def _cli(*args, env_extra=None, timeout=60):
+    import os
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SGLANG_", "CUDA_VISIBLE_DEVICES"))}
+    env.update(env_extra or {})
+    return subprocess.run([str(Path(sys.executable).parent / "sglang-runtime"), *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_wait_prints_progress_and_paste_ready_lines():
+    with Peer(open_after=0.5, warmup_503s=2, api_key="sk-cli") as peer:
+        proc = _cli("wait", "--interval", "0.1", "--timeout", "30",
+                    env_extra={"SGLANG_PORT": str(peer.port), "SGLANG_API_KEY": "sk-cli"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"export OPENAI_BASE_URL=http://127.0.0.1:{peer.port}/v1",
+                                        "export OPENAI_API_KEY='***'  # masked: add --show-secrets to print it"]
+    states = [line.split("] ")[1].split(":")[0] for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert states == ["refused", "starting", "ready"]
+    assert "sk-cli" not in proc.stdout + proc.stderr
+
+
+def test_cli_wait_exit_4_when_the_server_dies_and_shows_its_log(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text("loading weights\nRuntimeError: CUDA error: no kernel image is available\n")
+    child = subprocess.Popen([sys.executable, "-c", "import time, sys; time.sleep(0.3); sys.exit(1)"])
+    try:
+        proc = _cli("wait", "--url", f"http://127.0.0.1:{free_port()}", "--pid", str(child.pid),
+                    "--log", str(log), "--interval", "0.1")
+    finally:
+        child.wait()
+    assert proc.returncode == 4
+    assert f"server process {child.pid} exited (exit status 1)" in proc.stderr
+    assert "no kernel image is available" in proc.stderr
+
+
+def test_cli_wait_exit_1_on_timeout():
+    proc = _cli("wait", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "0.5", "--interval", "0.1")
+    assert proc.returncode == 1 and "not ready after" in proc.stderr and "refused" in proc.stderr

@@ -3,6 +3,8 @@ OpenAI shapes (tests/sglang_peer.py stands in for SGLang, which needs a GPU)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sglang_runtime import query
@@ -75,3 +77,35 @@ def test_sse_parser_ignores_comments_and_stops_at_done():
 def test_stream_error_chunk_is_raised():
     with pytest.raises(query.QueryError, match="server error"):
         query.fold_chunks([{"error": {"message": "boom"}}], "m", 0.0, lambda: 1.0)
+
+
+def _cli(*args, env_extra=None):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGLANG_")}
+    env.update(env_extra or {})
+    return subprocess.run([str(Path(sys.executable).parent / "sglang-runtime"), "query", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_query_prints_reasoning_answer_and_stats():
+    with Peer(api_key="k") as peer:
+        env = {"SGLANG_PORT": str(peer.port), "SGLANG_API_KEY": "k"}
+        _cli("same prompt twice", env_extra=env)
+        proc = _cli("same prompt twice", "--stream", env_extra=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["## reasoning", "The user greets; answer briefly.", "", "## answer", "Hello there!"]
+    assert "from the prefix cache" in proc.stderr and "first token" in proc.stderr
+    cached = int(proc.stderr.split("(")[1].split(" from the prefix cache")[0])
+    assert cached > 0
+
+
+def test_cli_query_json_and_failure_exit():
+    with Peer() as peer:
+        proc = _cli("hi", "--json", "--url", peer.url)
+    assert json.loads(proc.stdout)["choices"][0]["message"]["content"] == "Hello there!"
+    down = _cli("hi", "--url", f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 1 and "cannot connect" in down.stderr

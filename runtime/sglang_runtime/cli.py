@@ -164,3 +164,123 @@ def activate_env(sglang: str | None, cache_file: str | None) -> None:
         closure.write_atomic(cache_file, record)
     except OSError as exc:
         raise PreflightError(f"cannot write {cache_file} ({exc.strerror})") from None
+
+
+# ---------------------------------------------------------------- operating the server (wait, query, doctor)
+
+def _api_key(values: settings.Settings) -> str | None:
+    from . import launch
+
+    key = values.get("SGLANG_API_KEY")
+    if not key and values.get("SGLANG_API_KEY_FILE"):
+        key = launch.read_secret_file(values.get("SGLANG_API_KEY_FILE"))
+    return key or None
+
+
+def _server_url(values: settings.Settings) -> str:
+    from . import health
+
+    host = values.get("SGLANG_HOST")
+    # A wildcard bind is reached through loopback from the same host.
+    host = "127.0.0.1" if host in (None, "", "0.0.0.0", "::") else host
+    return health.default_url(values.get("SGLANG_PORT"), f"[{host}]" if ":" in host else host)
+
+
+@main.command("wait")
+@click.option("--url", help="Server base URL [default: http://127.0.0.1:$SGLANG_PORT].")
+@click.option("--timeout", type=click.FloatRange(min=0), default=900.0, show_default=True, help="Seconds to wait.")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True, help="Seconds between polls.")
+@click.option("--pid", type=int, help="Server process: stop at once, with its exit status, if it dies.")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Server log: its last lines are printed on failure.")
+@click.option("--show-secrets", is_flag=True, help="Print the API key in the export lines instead of ***.")
+@reports_errors
+def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, log_file: str | None, show_secrets: bool) -> None:
+    """Block until /health_generate answers 200 (a real forward pass). Exit 0 ready, 1 timed out, 4 server died."""
+    from . import health
+
+    values = settings.load(dict(os.environ))
+    key = _api_key(values)
+    url = url or _server_url(values)
+
+    def report(seen: "health.Observation", elapsed: float) -> None:
+        click.echo(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
+
+    click.echo(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
+    out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report)
+    if out.result == health.READY:
+        click.echo(f"ready after {out.elapsed:.1f} s", err=True)
+        for line in health.ready_exports(url, key, show_secrets):
+            click.echo(line)
+        return
+    if out.result == "died":
+        status = f"exit status {out.exit_status}" if out.exit_status is not None else "exit status unknown (already reaped)"
+        message = f"server process {pid} exited ({status}) after {out.elapsed:.1f} s"
+    else:
+        last = f"; last: {out.last.state} ({out.last.detail})" if out.last else ""
+        message = f"{url} not ready after {out.elapsed:.1f} s{last}"
+    if log_file:
+        click.echo(f"--- last lines of {log_file} ---", err=True)
+        for line in health.log_tail(log_file):
+            click.echo(line, err=True)
+    _fail(message, out.exit_code)
+
+
+@main.command("query")
+@click.argument("prompt")
+@click.option("--url", help="Server base URL [default: http://127.0.0.1:$SGLANG_PORT].")
+@click.option("--model", help="Model name [default: the first one /v1/models lists].")
+@click.option("--stream", is_flag=True, help="Stream the answer and report time to first token.")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Cap the answer's length.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds for the whole request.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw response (with --stream: the list of chunks).")
+@reports_errors
+def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max_tokens: int | None,
+              timeout: float, as_json: bool) -> None:
+    """Send one chat completion to /v1/chat/completions and print the answer, timings and cache use."""
+    from . import query
+
+    values = settings.load(dict(os.environ))
+    try:
+        answer = query.chat(url or _server_url(values), prompt, api_key=_api_key(values), model=model,
+                            stream=stream, max_tokens=max_tokens, timeout=timeout)
+    except query.QueryError as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        click.echo(json.dumps(answer.raw, indent=2))
+        return
+    if answer.reasoning:
+        click.echo("## reasoning")
+        click.echo(answer.reasoning.strip())
+        click.echo("\n## answer")
+    click.echo(answer.content.strip())
+    stats = [f"model {answer.model}"]
+    if answer.prompt_tokens is not None:
+        cached = f" ({answer.cached_tokens} from the prefix cache)" if answer.cached_tokens is not None else ""
+        stats.append(f"{answer.prompt_tokens} prompt tokens{cached}")
+    if answer.completion_tokens is not None:
+        stats.append(f"{answer.completion_tokens} completion tokens")
+    if answer.ttft is not None:
+        stats.append(f"first token {answer.ttft:.3f} s")
+    stats.append(f"total {answer.total:.3f} s")
+    click.echo("\n" + " | ".join(stats), err=True)
+
+
+@main.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--nvidia-smi", "nvidia_smi", default="nvidia-smi", show_default=True, help="nvidia-smi to query.")
+@reports_errors
+def doctor_cmd(as_json: bool, nvidia_smi: str) -> None:
+    """Check the host and the configuration against what SGLang needs; exit 1 if any check fails."""
+    from . import doctor
+
+    checks = doctor.run(dict(os.environ), nvidia_smi=nvidia_smi)
+    bad = doctor.failed(checks)
+    if as_json:
+        click.echo(json.dumps({"ok": not bad, "checks": [c.as_dict() for c in checks]}, indent=2))
+    else:
+        for c in checks:
+            click.echo(f"[{c.status:^4}] {c.name}: {c.message}")
+            if c.fix and c.status != doctor.OK:
+                click.echo(f"       fix: {c.fix}")
+    if bad:
+        sys.exit(1)

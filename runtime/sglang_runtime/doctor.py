@@ -246,8 +246,7 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
     from . import hub, resolve, shim, tp as tp_mod
 
     values = settings.load(env)
-    targets = parse_targets(values.get(TARGETS_SETTING) or DEFAULT_TARGETS) if TARGETS_SETTING in settings.NAMES \
-        else parse_targets(DEFAULT_TARGETS)
+    targets = parse_targets(values.get(TARGETS_SETTING) or DEFAULT_TARGETS)
     probe = probe if probe is not None else gpu.probe(nvidia_smi)
     checks = gpu_checks(probe, env.get("CUDA_VISIBLE_DEVICES"), targets)
     visible = gpu.visible(probe.gpus, env.get("CUDA_VISIBLE_DEVICES")).gpus

@@ -104,6 +104,8 @@ TABLE: tuple[Setting, ...] = (
             default="auto", choices=("auto", "always", "never")),
     Setting("SGLANG_PREFLIGHT", "bool", "Check port, interpreter and model before launching.", default="1"),
     Setting("SGLANG_DRY_RUN", "bool", "Print the server command instead of starting it (as --dry-run).", default="0"),
+    Setting("SGLANG_CUDA_CAPABILITIES", "text", "GPU architectures the SGLang build targets, comma-separated (doctor checks the GPUs against them).",
+            default="7.5,8.0,8.6,8.9,9.0,10.0,12.0"),
 )
 
 BY_NAME: Mapping[str, Setting] = MappingProxyType({s.env: s for s in TABLE})
