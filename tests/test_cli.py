@@ -333,3 +333,19 @@ def test_no_local_copy_passes_the_id_through(flox):
     assert "download" in proc.stderr
     argv = dry_run_argv(env)
     assert flag_value(argv, "--model-path") == "Qwen/Qwen3-8B" and "--served-model-name" not in argv
+
+
+def test_serve_path_imports_nothing_heavy(flox):
+    """`sglang-serve` must start fast: no transformers, huggingface_hub, sglang or HTTP client on its path."""
+    import subprocess
+    import sys
+
+    env = flox_env(flox, SGLANG_MODEL=MODEL)
+    code = ("import sys; sys.argv = ['sglang-serve', '--dry-run']\n"
+            "from sglang_runtime import cli\n"
+            "try:\n    cli.serve_main()\nexcept SystemExit:\n    pass\n"
+            "print(' '.join(sorted(sys.modules)), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    loaded = set(proc.stderr.split())
+    assert "sglang_runtime.launch" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in {"transformers", "huggingface_hub", "sglang", "httpx", "requests", "torch"}}

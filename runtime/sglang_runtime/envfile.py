@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -53,6 +52,8 @@ def parse(text: str, origin: str = "env file") -> dict[str, str]:
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     """Write via a temp file in the same directory and rename, so readers never see half a file."""
+    import tempfile  # writers only; serve just reads
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

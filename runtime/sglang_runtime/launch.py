@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -82,26 +81,18 @@ def model_from_envfile(requested: str, path: Path, values: Mapping[str, str] | N
     return values.get(envfile.RESOLVED_MODEL, requested), values.get(envfile.BUNDLED_FROM) or None
 
 
-def runtime_cache(values: settings.Settings) -> Path:
-    return Path(os.path.expanduser(values.get("SGLANG_RUNTIME_CACHE")))
-
-
-def envfile_path(values: settings.Settings) -> Path:
-    return Path(os.path.expanduser(values.get("SGLANG_MODEL_ENV_FILE")))
-
-
 def plan(
     env: Mapping[str, str],
     *,
     dry_run: bool,
     which: Callable[[str], str | None] = shutil.which,
-    run: Callable[..., Any] = subprocess.run,
+    run: Callable[..., Any] | None = None,
 ) -> Plan:
     values = settings.load(env)
     requested = settings.require(values, "SGLANG_MODEL")
     notices: list[str] = []
 
-    file_path = envfile_path(values)
+    file_path = settings.path(values, "SGLANG_MODEL_ENV_FILE")
     file_values = envfile.read(file_path)
     model, bundled_from = model_from_envfile(requested, file_path, file_values)
     model_dir = Path(model) if os.path.isdir(model) else None
@@ -145,7 +136,7 @@ def plan(
     argv = argv_mod.build(resolved, settings.parse_version(version_text), python or requested_python, extra)
 
     changes = {k: v for k, v in (file_values or {}).items() if k not in envfile.INTERNAL}
-    cache = runtime_cache(values)
+    cache = settings.path(values, "SGLANG_RUNTIME_CACHE")
     for name, sub in CACHE_DIRS.items():
         if not env.get(name):
             changes[name] = str(cache / sub)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 from .errors import PreflightError
@@ -11,6 +10,8 @@ from .errors import PreflightError
 
 def port_bindable(host: str, port: int) -> None:
     """Bind the port for real (what uvicorn will do); `ss`/`lsof` may not exist and can be wrong."""
+    import socket  # not needed by a dry run
+
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -53,7 +52,7 @@ def resolve(env: Mapping[str, str], hf_cache: Path) -> Resolution:
         python, _ = versions.serving_python(values.get("SGLANG_PYTHON"))
         transformers = versions.installed("transformers", versions.site_dirs(python, env))
         if shim.needs_shim(tokenizer[0], transformers, values.get("SGLANG_TOKENIZER_SHIM")):
-            parent = Path(os.path.expanduser(values.get("SGLANG_RUNTIME_CACHE"))) / "sglang-compat"
+            parent = settings.path(values, "SGLANG_RUNTIME_CACHE") / "sglang-compat"
             name = shim.shadow_name(found.repo_id or found.snapshot.name, found.snapshot, tokenizer[1])
             try:
                 shadow = shim.build_shadow(found.snapshot, parent, name, tokenizer[0])

@@ -12,6 +12,7 @@ row names a default.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -295,6 +296,12 @@ def require(settings: Settings, name: str) -> Any:
     if value is None or value == "":
         raise ConfigError(name, "", "a value (it is required)")
     return value
+
+
+def path(settings: Settings, name: str) -> "Path":
+    from pathlib import Path
+
+    return Path(os.path.expanduser(settings.get(name)))
 
 
 def display_value(setting: Setting, raw: str | None, show_secrets: bool = False) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -48,9 +47,12 @@ def count_from_visible_devices(value: str) -> int:
     return count
 
 
-def visible_gpus(env: Mapping[str, str], run: Callable[..., Any] = subprocess.run) -> int:
+def visible_gpus(env: Mapping[str, str], run: Callable[..., Any] | None = None) -> int:
     if "CUDA_VISIBLE_DEVICES" in env:
         return count_from_visible_devices(env["CUDA_VISIBLE_DEVICES"])
+    import subprocess  # only here: its import alone costs more than the rest of a dry run
+
+    run = run or subprocess.run
     try:
         out = run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
@@ -70,7 +72,7 @@ def model_config(model_dir: Path | None) -> Mapping[str, Any] | None:
 
 
 def resolve(requested: int | str, config: Mapping[str, Any] | None, env: Mapping[str, str],
-            run: Callable[..., Any] = subprocess.run) -> int:
+            run: Callable[..., Any] | None = None) -> int:
     attention, kv = heads(config) if config else (None, None)
     if requested == "auto":
         gpus = visible_gpus(env, run)

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Start-up cost of the service path, as ratios to B = `python -c "import click"` (the floor of any click command).
+
+Targets (issue 2): `sglang-serve --dry-run` <= 1.5 B; `sglang-resolve-model` on a
+bundled 200-shard model: warm (shadow exists) <= 2 B, cold with the tokenizer shim <= 3 B.
+Every number is a median of N runs of a fresh process, measured in this one run.
+
+Usage: .venv/bin/python benchmarks/cli_startup.py [N]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+MODEL = "bench/two-hundred-shards"
+SHARDS = 200
+
+
+def medians(cases: dict[str, tuple[list[str], dict[str, str], object]], runs: int) -> dict[str, float]:
+    """Round-robin over the cases, so load from elsewhere on the machine hits every case alike."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(runs):
+        for name, (argv, env, before) in cases.items():
+            if before:
+                before()
+            start = time.perf_counter()
+            subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def make_bundle(root: Path) -> Path:
+    snapshot = root / "flox-env/share/models/hub" / ("models--" + MODEL.replace("/", "--")) / "snapshots" / ("c" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs/main").write_text("c" * 40)
+    names = [f"model-{i:05d}-of-{SHARDS:05d}.safetensors" for i in range(1, SHARDS + 1)]
+    for name in names:
+        (snapshot / name).write_bytes(b"\0")
+    weight_map = {f"model.layers.{i}.w{j}": name for i, name in enumerate(names) for j in range(8)}
+    (snapshot / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": SHARDS}, "weight_map": weight_map}))
+    (snapshot / "config.json").write_text(json.dumps({"num_attention_heads": 32, "num_key_value_heads": 8}))
+    (snapshot / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "TokenizersBackend", "model_max_length": 131072}))
+    (snapshot / "tokenizer.json").write_text("{}")
+    return snapshot
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_bundle(root)
+        site = root / "site"
+        for dist in ("sglang-0.5.9", "transformers-4.57.1"):
+            (site / f"{dist}.dist-info").mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SGLANG_", "HF_", "FLOX_"))}
+        env.update(FLOX_ENV=str(root / "flox-env"), FLOX_ENV_CACHE=str(root / "cache"), HF_HUB_CACHE=str(root / "hf"),
+                   SGLANG_MODEL=MODEL, PYTHONPATH=str(site), SGLANG_PYTHON=sys.executable)
+        py = sys.executable
+        resolve = [str(BIN / "sglang-resolve-model")]
+        counter = iter(range(10**6))
+        cold_env = dict(env)
+
+        def fresh_cache() -> None:
+            cold_env["SGLANG_RUNTIME_CACHE"] = str(root / f"cold-{next(counter)}")
+
+        # The warm case and serve read what this first resolve writes (env file, shadow).
+        subprocess.run(resolve, env=env, check=True, capture_output=True)
+        m = medians({
+            "bare": ([py, "-c", "pass"], env, None),
+            "base": ([py, "-c", "import click"], env, None),
+            "serve": ([str(BIN / "sglang-serve"), "--dry-run"], env, None),
+            "warm": (resolve, env, None),
+            "cold": (resolve, cold_env, fresh_cache),
+        }, runs)
+        bare, base, serve, warm, cold = (m[k] for k in ("bare", "base", "serve", "warm", "cold"))
+
+    print(f"runs per median: {runs}")
+    print(f"bare python            {bare * 1000:7.1f} ms")
+    print(f"B = import click       {base * 1000:7.1f} ms   (B / bare python = {base / bare:.2f})")
+    rows = [("sglang-serve --dry-run", serve, 1.5), ("resolve-model warm (200 shards)", warm, 2.0),
+            ("resolve-model cold + shim (200 shards)", cold, 3.0)]
+    failed = False
+    for name, seconds, target in rows:
+        ratio = seconds / base
+        ok = ratio <= target
+        failed |= not ok
+        print(f"{name:40s} {seconds * 1000:7.1f} ms   {ratio:.2f} x B   (target <= {target} x B: {'ok' if ok else 'MISSED'})")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's one test command (the README names it; .ci/run calls it).
+# Installs what the tests need — Debian packages, a venv with the runtime and
+# test requirements, one folder per SGLang release for the contract tests —
+# then runs the whole suite. Safe to re-run: each step is skipped when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[test.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+missing=()
+while read -r pkg; do
+  case "$pkg" in ''|'#'*) continue ;; esac
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done < tests/apt-packages.txt
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python="${TEST_PYTHON:-python3.11}"
+command -v "$python" >/dev/null || python=python3
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $python"
+  "$python" -m venv .venv
+fi
+stamp=".venv/.requirements-$(cat tests/requirements.txt runtime/pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  log "pip install -e runtime -r tests/requirements.txt"
+  .venv/bin/pip install -q --disable-pip-version-check -e runtime -r tests/requirements.txt
+  touch "$stamp"
+fi
+
+for version in 0.5.9 0.5.23; do
+  bash scripts/install-sglang.sh "$version" ".cache/sglang-$version"
+done
+
+log "pytest"
+exec .venv/bin/python -m pytest tests "$@"
