@@ -63,14 +63,14 @@ def _notice(message: str) -> None:
 @reports_errors
 def resolve_model() -> None:
     """Find SGLANG_MODEL locally (Flox bundle, SGLANG_MODEL_PATH, HF cache), apply the tokenizer shim, write the env file."""
-    from . import envfile, hub, launch, resolve
+    from . import envfile, hub, resolve
 
     env = dict(os.environ)
     values = settings.load(env)
     result = resolve.resolve(env, hub.default_hf_cache())
     for notice in result.notices:
         _notice(notice)
-    target = launch.envfile_path(values)
+    target = settings.path(values, "SGLANG_MODEL_ENV_FILE")
     try:
         envfile.write(target, result.values)
     except OSError as exc:
