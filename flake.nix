@@ -80,6 +80,7 @@
         };
       });
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt);
+      # nixfmt over every .nix file of the tree (plain nixfmt wants file names).
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-tree);
     };
 }

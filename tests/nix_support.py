@@ -101,6 +101,7 @@ let
     callPackage = _file: _args: runtime;
     mkShell = attrs: attrs;
     nixfmt = "nixfmt-standin";
+    nixfmt-tree = "nixfmt-tree-standin";
     ruff = "ruff-standin";
     kubectl = "kubectl-standin";
   };

@@ -156,6 +156,7 @@ def test_flake_outputs_for_both_systems(nix):
           }) a) o.apps;
           same = o.packages.x86_64-linux.default == o.packages.x86_64-linux.sglang-flox-runtime;
           shellPython = (builtins.elemAt o.devShells.x86_64-linux.default.packages 0).pythonPackages;
+          formatter = o.formatter.x86_64-linux;
         }
         """,
     )
@@ -170,6 +171,7 @@ def test_flake_outputs_for_both_systems(nix):
             assert apps[app]["type"] == "app"
             assert apps[app]["program"] == f"{apps[app]['runtime']}/bin/{script}"
     assert {"pytest", "click", "huggingface-hub"} <= set(got["shellPython"])
+    assert got["formatter"] == "nixfmt-tree-standin"
 
 
 # --- mkHfModelBundle, local-directory form ------------------------------------
