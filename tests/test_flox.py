@@ -159,8 +159,10 @@ def test_exports_prefer_the_nvcc_output_with_bin_nvcc_and_skip_what_is_absent():
 
 def test_render_frames_the_record_with_header_and_end():
     text = closure.render("/nix/store/x-sglang", {"CUDA_HOME": "/nix/store/y", "PATH": "/nix/store/p/bin"})
-    assert text.splitlines() == ["sglang-activate 1 /nix/store/x-sglang", "PATH=/nix/store/p/bin",
-                                 "CUDA_HOME=/nix/store/y", "end"]
+    # Positional: PATH, PYTHONPATH, CUDA_HOME, CPATH, LIBRARY_PATH; empty = leave alone.
+    assert text.splitlines() == ["sglang-activate 2 /nix/store/x-sglang", "/nix/store/p/bin", "",
+                                 "/nix/store/y", "", "", "end"]
+    assert closure.cache_name("/nix/store/x-sglang") == "x-sglang.env"
 
 
 def test_store_path_of_a_file_inside_the_closure():
@@ -199,7 +201,7 @@ def test_hook_exports_exactly_what_the_closure_walk_gives(closures, hook, cache,
     assert json.loads(run.vars["SGLANG_PREFERRED_SAMPLING_PARAMS"])["temperature"] > 0
     assert run.vars["FLASHINFER_WORKSPACE_BASE"] == f"{cache}/flashinfer"
     record = cache_file(cache, c).read_text().splitlines()
-    assert record[0] == f"sglang-activate 1 {c.top}" and record[-1] == "end"
+    assert record[0] == f"sglang-activate 2 {c.top}" and record[-1] == "end" and len(record) == 7
 
 
 def test_second_activation_reads_the_cache_without_nix_store_or_python(closures, hook, cache, warm_path):
@@ -233,18 +235,19 @@ def test_an_entry_for_another_store_path_is_not_reused(closures, hook, cache, tm
     run = activate(hook, b.cold_path(), cache, b.farm)
     assert run.rc == 0 and run.stderr == ""
     assert {k: run.vars[k] for k in CLOSURE_VARS} == oracle(b, tmp_path / "oracle-cache")
-    assert cache_file(cache, b).read_text().splitlines()[0] == f"sglang-activate 1 {b.top}"
+    assert cache_file(cache, b).read_text().splitlines()[0] == f"sglang-activate 2 {b.top}"
     # Both store paths keep their own entry: switching back is a warm activation.
     back = activate(hook, warm_path(a), cache, a.farm)
     assert back.stderr == "" and f"{a.top}/lib/python3.12/site-packages" in entries(back.vars["PYTHONPATH"])
 
 
-def test_a_truncated_cache_file_is_rebuilt(closures, hook, cache, warm_path):
+@pytest.mark.parametrize("keep", [0.5, -3], ids=["half", "inside-the-end-line"])
+def test_a_truncated_cache_file_is_rebuilt(closures, hook, cache, warm_path, keep):
     c = closures["a"]
     full = activate(hook, c.cold_path(), cache, c.farm)
     record = cache_file(cache, c)
     text = record.read_text()
-    record.write_text(text[: len(text) // 2])
+    record.write_text(text[: int(len(text) * keep) if keep > 0 else keep])
     # Warm PATH: a truncated file must not be used, and cannot be rebuilt without the runtime.
     refused = activate(hook, warm_path(c), cache, c.farm)
     assert refused.vars["PYTHONPATH"] == UNSET and refused.vars["CUDA_HOME"] == UNSET
@@ -258,15 +261,13 @@ def test_the_cache_is_parsed_never_sourced(closures, hook, cache, tmp_path, warm
     marker = tmp_path / "sourced"
     record = cache_file(cache, c)
     record.parent.mkdir(parents=True)
-    record.write_text(f"sglang-activate 1 {c.top}\n"
-                      f"touch {marker}\n"
-                      f"PYTHONPATH=$(touch {marker})\n"
-                      f"LD_PRELOAD=/tmp/evil.so\n"
-                      "end\n")
-    run = activate(hook, warm_path(c), cache, c.farm, then='printf "%s" "${LD_PRELOAD-unset}" >&2')
-    assert not marker.exists()
-    assert run.vars["PYTHONPATH"] == f"$(touch {marker})"
-    assert run.stderr == "unset"
+    lines = [f"sglang-activate 2 {c.top}", f"/bin;touch {marker}", f"$(touch {marker})", f"`touch {marker}`",
+             f"x'; touch {marker}; '", "", "end"]
+    record.write_text("\n".join(lines) + "\n")
+    run = activate(hook, warm_path(c), cache, c.farm)
+    assert not marker.exists() and run.stderr == ""
+    assert entries(run.vars["PATH"])[0] == lines[1]
+    assert (run.vars["PYTHONPATH"], run.vars["CUDA_HOME"], run.vars["CPATH"]) == tuple(lines[2:5])
 
 
 def test_running_the_hook_twice_in_one_shell_duplicates_nothing(closures, hook, cache):
@@ -301,11 +302,11 @@ def test_activate_env_prints_the_record_it_caches(closures, cache):
     printed = subprocess.run([VENV_BIN / "sglang-runtime", "activate-env", str(c.farm / "bin" / "sglang")],
                              capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert printed.returncode == 0, printed.stderr
-    target = cache / "x" / "record.env"
-    subprocess.run([VENV_BIN / "sglang-runtime", "activate-env", "--cache-file", str(target), c.top],
+    subprocess.run([VENV_BIN / "sglang-runtime", "activate-env", "--cache-dir", str(cache / "x"), c.top],
                    check=True, env={"PATH": "/usr/bin:/bin"})
+    target = cache / "x" / f"{Path(c.top).name}.env"
     assert target.read_text() == printed.stdout
-    assert [p.name for p in target.parent.iterdir()] == ["record.env"]  # no temp file left behind
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp file left behind
 
 
 # ---- banner and service ----------------------------------------------------------------

@@ -149,21 +149,22 @@ def serve_main() -> None:
 
 @main.command("activate-env")
 @click.argument("sglang", required=False)
-@click.option("--cache-file", type=click.Path(dir_okay=False),
-              help="Write the record to this file atomically instead of printing it (the Flox hook's cache).")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Write the record atomically to DIR/<store path name>.env instead of printing it (the Flox hook's cache).")
 @reports_errors
-def activate_env(sglang: str | None, cache_file: str | None) -> None:
+def activate_env(sglang: str | None, cache_dir: str | None) -> None:
     """Variables the Flox hook exports for the Nix closure of SGLANG (default: `sglang` on PATH), from one nix-store walk."""
     from . import closure
 
-    record = closure.activation_record(sglang or closure.sglang_on_path())
-    if not cache_file:
+    top, record = closure.activation_record(sglang or closure.sglang_on_path())
+    if not cache_dir:
         click.echo(record, nl=False)
         return
+    target = os.path.join(cache_dir, closure.cache_name(top))
     try:
-        closure.write_atomic(cache_file, record)
+        closure.write_atomic(target, record)
     except OSError as exc:
-        raise PreflightError(f"cannot write {cache_file} ({exc.strerror})") from None
+        raise PreflightError(f"cannot write {target} ({exc.strerror})") from None
 
 
 # ---------------------------------------------------------------- operating the server (wait, query, doctor)

@@ -2,18 +2,20 @@
 
 The hook runs on every activation and every service restart, but a store path never
 changes, so everything here is computed once per SGLang store path (one `nix-store -qR`
-walk) and written to a cache file that the hook later reads back with bash builtins
-alone. The record format is line based so that bash can validate it before using it:
+walk) and written to `<cache dir>/<store path basename>.env`, which the hook later finds
+and reads back with bash builtins alone. The record is line based and positional, so bash
+needs no pattern matching on long values (slow in UTF-8 locales) to use it:
 
-    sglang-activate 1 /nix/store/<hash>-sglang-...      header: format, version, key
-    PATH=/nix/store/<hash>-python3-3.12.10/bin          prepended by the hook
-    PYTHONPATH=<site-packages>:...                      set by the hook
-    CUDA_HOME=/nix/store/<hash>-cuda12.8-cuda_nvcc-...  set by the hook
-    CPATH=...  LIBRARY_PATH=...                         prepended by the hook
-    end                                                 end marker: a truncated file has none
+    sglang-activate 2 /nix/store/<hash>-sglang-...     header: format, version, key
+    /nix/store/<hash>-python3-3.12.10/bin              PATH (prepended)
+    <site-packages>:...                                PYTHONPATH (set)
+    /nix/store/<hash>-cuda12.8-cuda_nvcc-12.8.93       CUDA_HOME (set)
+    <include dirs>                                     CPATH (prepended)
+    <lib and lib64 dirs>                               LIBRARY_PATH (prepended)
+    end                                                end marker: a truncated file has none
 
-Store paths cannot contain newlines, '=' or ':' in ways that break this (Nix restricts
-path names to [A-Za-z0-9+._?=-] and the hash part), so no quoting is needed.
+An empty line means "leave that variable alone". Store path names cannot contain
+newlines (Nix allows [A-Za-z0-9+._?=-]), so no quoting is needed.
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ import tempfile
 
 from .errors import PreflightError
 
-HEADER = "sglang-activate 1"
+HEADER = "sglang-activate 2"
 END = "end"
 SITE_PACKAGES = "lib/python3.12/site-packages"
 CUDA_PREFIX = "cuda12.8-"
 NVCC_MARK = "cuda_nvcc"
 PYTHON_PREFIX = "python3-3.12"
-# Order of the lines in a record; the hook accepts exactly these keys.
+# The record's lines after the header, in this order (the hook reads them by position).
 KEYS = ("PATH", "PYTHONPATH", "CUDA_HOME", "CPATH", "LIBRARY_PATH")
 
 
@@ -86,8 +88,13 @@ def exports(paths: list[str], present: set[str]) -> dict[str, str]:
 
 def render(top: str, values: dict[str, str]) -> str:
     """The cache record for `top` (see the module docstring)."""
-    lines = [f"{HEADER} {top}"] + [f"{k}={values[k]}" for k in KEYS if k in values] + [END]
+    lines = [f"{HEADER} {top}"] + [values.get(k, "") for k in KEYS] + [END]
     return "\n".join(lines) + "\n"
+
+
+def cache_name(top: str) -> str:
+    """The record's file name: the hook maps it back to `/nix/store/<name>` to find its entry."""
+    return f"{top.rstrip('/').rsplit('/', 1)[-1]}.env"
 
 
 def store_path_of(path: str, closure: list[str]) -> str:
@@ -120,13 +127,13 @@ def sglang_on_path() -> str:
     return os.path.realpath(exe)
 
 
-def activation_record(path: str) -> str:
-    """Walk the closure of the store path holding `path` once and render its record."""
+def activation_record(path: str) -> tuple[str, str]:
+    """(store path, record) for the store path holding `path`, from one closure walk."""
     real = os.path.realpath(path)
     paths = closure_of(real)
     top = store_path_of(real, paths)
     present = {c for c in candidates(paths) if os.path.exists(c)}
-    return render(top, exports(paths, present))
+    return top, render(top, exports(paths, present))
 
 
 def write_atomic(target: str, text: str) -> None:
