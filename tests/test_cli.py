@@ -41,7 +41,7 @@ def test_bundled_model_resolves_and_serves(flox):
     assert flag_value(argv, "--host") == "0.0.0.0" and flag_value(argv, "--port") == "30000"
     assert plan["env"]["HF_HUB_OFFLINE"] == "1"
     cache = flox["cache"]
-    assert plan["env"]["FLASHINFER_JIT_DIR"] == str(cache / "flashinfer")
+    assert plan["env"]["FLASHINFER_WORKSPACE_BASE"] == str(cache / "flashinfer")
     assert plan["env"]["SGLANG_CACHE_DIR"] == str(cache / "sglang")
     assert {"TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"} <= plan["env"].keys()
 
@@ -58,7 +58,7 @@ def test_user_cache_dirs_are_kept(flox):
     env = flox_env(flox, SGLANG_MODEL=MODEL, TRITON_CACHE_DIR="/somewhere/triton", SGLANG_RUNTIME_CACHE=str(flox["cache"] / "rc"))
     plan = json.loads(run_cli("sglang-serve", "--dry-run", "--json", env=env, check_rc=0).stdout)
     assert "TRITON_CACHE_DIR" not in plan["env"]
-    assert plan["env"]["FLASHINFER_JIT_DIR"] == str(flox["cache"] / "rc" / "flashinfer")
+    assert plan["env"]["FLASHINFER_WORKSPACE_BASE"] == str(flox["cache"] / "rc" / "flashinfer")
 
 
 def test_stale_env_file_is_refused(flox):

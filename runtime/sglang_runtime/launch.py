@@ -20,7 +20,8 @@ from .errors import ConfigError, PreflightError
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
 ASSUMED_VERSION = "0.5.9"
 CACHE_DIRS = {
-    "FLASHINFER_JIT_DIR": "flashinfer",
+    # FlashInfer reads only FLASHINFER_WORKSPACE_BASE; its JIT dir (cached_ops) lives below it.
+    "FLASHINFER_WORKSPACE_BASE": "flashinfer",
     "TRITON_CACHE_DIR": "triton",
     "TORCHINDUCTOR_CACHE_DIR": "torchinductor",
     "SGLANG_CACHE_DIR": "sglang",
