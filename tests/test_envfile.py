@@ -53,8 +53,8 @@ def test_bad_key_is_refused_before_writing(tmp_path):
 
 def test_concurrent_writers_never_leave_a_partial_file(tmp_path):
     path = tmp_path / "model.env"
-    big = {f"K{i}": "x" * 2000 for i in range(50)}
-    other = {f"K{i}": "y" * 2000 for i in range(50)}
+    big = {f"K{i}": "x" * 4000 for i in range(8)}
+    other = {f"K{i}": "y" * 4000 for i in range(8)}
     seen: list[dict | None] = []
 
     def write(values):
