@@ -1,0 +1,411 @@
+"""Test helpers that ask a REAL SGLang release (0.5.9, 0.5.23) questions.
+
+Each release lives in its own folder made by ``scripts/install-sglang.sh
+VERSION .cache/sglang-VERSION`` (sglang with --no-deps plus the exact pins in
+``scripts/sglang-deps-VERSION.txt``); torch and torchvision come from the
+test venv. Nothing here is a stand-in: argv are parsed by SGLang's own
+``ServerArgs.add_cli_args`` parser, the env registry is read from SGLang's own
+``Envs`` class and sources, tokenizers are loaded by the transformers that
+release pins.
+
+Importing ``sglang.srt.server_args`` costs seconds, so each version gets one
+long-lived worker process per test session; every ``parse_argvs`` call is a
+round trip over a pipe (milliseconds), and answers are cached.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import tempfile
+import atexit
+from pathlib import Path
+from typing import Iterable, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VERSIONS = ("0.5.9", "0.5.23")
+# What each release pins; the folders are built with exactly these.
+TRANSFORMERS_PIN = {"0.5.9": "4.57.1", "0.5.23": "5.19.0"}
+
+_STARTUP_TIMEOUT_S = 180.0
+_REQUEST_TIMEOUT_S = 120.0
+
+
+class SGLangNotInstalled(RuntimeError):
+    """The folder for a version is missing or incomplete."""
+
+
+class SGLangWorkerError(RuntimeError):
+    """The worker process for a version died, hung or could not import SGLang."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ParseResult:
+    """What SGLang's real parser made of one argv.
+
+    ok: parse_args returned. args: the namespace as a JSON-safe dict (None if
+    not ok). error: argparse's "error: ..." text (empty if ok). output:
+    everything printed, warned or logged while parsing, less argparse's
+    usage block (deprecation notes land here even when ok). exit_code: the SystemExit code, or None if ok.
+    """
+
+    ok: bool
+    args: dict | None
+    error: str
+    output: str
+    exit_code: int | None
+
+
+# --------------------------------------------------------------- locations
+
+def site_env_var(version: str) -> str:
+    """Name of the variable that overrides where a version's folder is."""
+    return "SGLANG_TEST_SITE_" + version.replace(".", "_")
+
+
+def sglang_dir(version: str) -> Path:
+    """The folder holding sglang==version and its pinned dependencies."""
+    override = os.environ.get(site_env_var(version))
+    path = Path(override) if override else REPO_ROOT / ".cache" / f"sglang-{version}"
+    hint = (f"run: scripts/install-sglang.sh {version} {path}"
+            if not override else f"check {site_env_var(version)}={override}")
+    if not override and not (path / ".complete").exists():
+        raise SGLangNotInstalled(f"sglang {version} is not installed at {path} ({hint})")
+    if not (path / "sglang" / "srt" / "server_args.py").is_file():
+        raise SGLangNotInstalled(f"no sglang package in {path} ({hint})")
+    found = installed_version(path, "sglang")
+    if found != version:
+        raise SGLangNotInstalled(f"{path} holds sglang {found}, not {version} ({hint})")
+    return path
+
+
+def installed_version(site: Path, dist: str) -> str | None:
+    """Version of distribution `dist` in a --target folder, from its dist-info name."""
+    norm = dist.lower().replace("-", "_")
+    for info in site.glob("*.dist-info"):
+        name, _, ver = info.name[: -len(".dist-info")].rpartition("-")
+        if name.lower().replace("-", "_") == norm:
+            return ver
+    return None
+
+
+def _python() -> str:
+    # The venv that runs pytest is the one holding torch/torchvision.
+    return os.environ.get("SGLANG_TEST_PYTHON", sys.executable)
+
+
+def _child_env(site: Path) -> dict[str, str]:
+    # SGLang reads SGLANG_*/SGL_* itself (and copies SGL_* over); a stray
+    # one from the developer's shell must not change what the parser says.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SGLANG_", "SGL_")) and k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(site), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               PYTHONWARNINGS="ignore", TOKENIZERS_PARALLELISM="false")
+    return env
+
+
+# ------------------------------------------------------------ worker process
+
+# Runs inside the version's folder. Protocol: one JSON object per line on
+# the saved stdout; fd 1 itself is pointed at stderr so that anything SGLang
+# prints at import cannot corrupt the protocol.
+_WORKER = r'''
+import os, sys, io, json, argparse, contextlib, logging, traceback, warnings
+sys.argv = ["launch_server"]  # argparse's prog, as in its error lines
+proto = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+def send(obj):
+    proto.write(json.dumps(obj) + "\n"); proto.flush()
+
+def safe(v):
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [safe(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): safe(x) for k, x in v.items()}
+    return repr(v)
+
+try:
+    from sglang.srt.server_args import ServerArgs
+    import sglang.srt.environ as environ
+except BaseException:
+    send({"ready": False, "error": traceback.format_exc()}); sys.exit(1)
+
+def make_parser():
+    p = argparse.ArgumentParser()
+    ServerArgs.add_cli_args(p)
+    return p
+
+def parse(argv):
+    buf = io.StringIO()
+    handler = logging.StreamHandler(buf)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    code = None; ns = None
+    try:
+        with contextlib.redirect_stderr(buf), contextlib.redirect_stdout(buf), \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                # A fresh parser per argv, as prepare_server_args builds one.
+                ns = make_parser().parse_args(argv)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+        for w in caught:
+            buf.write(f"{w.category.__name__}: {w.message}\n")
+    finally:
+        root.removeHandler(handler)
+    out = buf.getvalue()
+    # Drop argparse's usage block (hundreds of lines): the error line says it all.
+    kept, in_usage = [], False
+    for l in out.splitlines(keepends=True):
+        if l.startswith("usage:"):
+            in_usage = True
+            continue
+        if in_usage and l[:1].isspace():
+            continue
+        in_usage = False
+        kept.append(l)
+    out = "".join(kept)
+    if code is None:
+        return {"ok": True, "args": safe(vars(ns)), "error": "", "output": out, "exit_code": None}
+    err = "\n".join(l for l in out.splitlines() if "error:" in l) or out.strip()
+    return {"ok": False, "args": None, "error": err, "output": out, "exit_code": code}
+
+def info():
+    p = make_parser()
+    # The registry is the Envs class: every variable SGLang reads through
+    # envs.X.get() is declared there as an EnvField descriptor, and
+    # __set_name__ gives each descriptor its variable name.
+    fields = sorted(f.name for f in vars(environ.Envs).values() if isinstance(f, environ.EnvField))
+    return {"actions": len(p._actions),
+            "option_strings": sorted(s for a in p._actions for s in a.option_strings),
+            "env_fields": fields}
+
+send({"ready": True})
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        if req["op"] == "parse":
+            send({"results": [parse(a) for a in req["argvs"]]})
+        elif req["op"] == "info":
+            send(info())
+        else:
+            send({"error": "unknown op " + req["op"]})
+    except BaseException:
+        send({"error": traceback.format_exc()})
+'''
+
+
+class _Worker:
+    """One long-lived Python process with one SGLang version imported."""
+
+    def __init__(self, version: str):
+        self.version = version
+        self.site = sglang_dir(version)
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._proc = subprocess.Popen(
+            [_python(), "-c", _WORKER], cwd=self.site, env=_child_env(self.site),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            text=True, bufsize=1)
+        hello = self._read(_STARTUP_TIMEOUT_S)
+        if not hello.get("ready"):
+            self.close()
+            raise SGLangWorkerError(
+                f"sglang {version} from {self.site} does not import:\n{hello.get('error', '')}")
+
+    def _stderr_tail(self) -> str:
+        self._stderr.seek(0)
+        return "".join(self._stderr.readlines()[-15:])
+
+    def _read(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        line = self._proc.stdout.readline() if ready else ""
+        if not line:
+            alive = self._proc.poll() is None
+            self.close()
+            raise SGLangWorkerError(
+                f"sglang {self.version} worker {'timed out' if alive else 'died'}; "
+                f"its stderr ends:\n{self._stderr_tail()}")
+        return json.loads(line)
+
+    def ask(self, request: dict) -> dict:
+        if self._proc.poll() is not None:
+            raise SGLangWorkerError(f"sglang {self.version} worker is gone:\n{self._stderr_tail()}")
+        self._proc.stdin.write(json.dumps(request) + "\n")
+        self._proc.stdin.flush()
+        reply = self._read(_REQUEST_TIMEOUT_S)
+        if "error" in reply:
+            raise SGLangWorkerError(f"sglang {self.version} worker failed:\n{reply['error']}")
+        return reply
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._stderr.close()
+
+
+_workers: dict[str, _Worker] = {}
+
+
+def _worker(version: str) -> _Worker:
+    w = _workers.get(version)
+    if w is None or w._proc.poll() is not None:
+        w = _workers[version] = _Worker(version)
+    return w
+
+
+@atexit.register
+def _close_workers() -> None:
+    for w in _workers.values():
+        w.close()
+    _workers.clear()
+
+
+# ------------------------------------------------------------------ parsing
+
+def parse_argvs(version: str, argvs: Iterable[Sequence[str]]) -> list[ParseResult]:
+    """Parse each argv with SGLang `version`'s real parser, in one round trip.
+
+    Pass every argv a test needs at once; results come back in the same order.
+    """
+    key = tuple(tuple(str(x) for x in argv) for argv in argvs)
+    return list(_parse_cached(version, key))
+
+
+def parse_argv(version: str, argv: Sequence[str]) -> ParseResult:
+    """One argv; see parse_argvs."""
+    return parse_argvs(version, [argv])[0]
+
+
+@functools.cache
+def _parse_cached(version: str, argvs: tuple[tuple[str, ...], ...]) -> tuple[ParseResult, ...]:
+    if not argvs:
+        return ()
+    reply = _worker(version).ask({"op": "parse", "argvs": [list(a) for a in argvs]})
+    return tuple(ParseResult(**r) for r in reply["results"])
+
+
+@functools.cache
+def _info(version: str) -> dict:
+    return _worker(version).ask({"op": "info"})
+
+
+def option_strings(version: str) -> frozenset[str]:
+    """Every option string SGLang `version`'s parser accepts (with -h/--help)."""
+    return frozenset(_info(version)["option_strings"])
+
+
+def parser_action_count(version: str) -> int:
+    """Number of argparse actions (one per option, aliases share one; help counts)."""
+    return _info(version)["actions"]
+
+
+# ------------------------------------------------------------ env registry
+
+def env_class_names(version: str) -> frozenset[str]:
+    """Names declared in sglang.srt.environ.Envs (imported and introspected)."""
+    return frozenset(_info(version)["env_fields"])
+
+
+# A whole string literal that is an SGLang-style variable name. SGL_* counts:
+# SGLang copies every SGL_X to SGLANG_X at import.
+_ENV_LITERAL = re.compile(r"""(?<![\w])["'](SGL(?:ANG)?_[A-Z0-9_]+)["']""")
+
+
+@functools.cache
+def env_names_in_source(version: str) -> frozenset[str]:
+    """SGLANG_*/SGL_* names written as string literals anywhere in the package.
+
+    Envs is not the whole story: some variables are read with os.getenv
+    directly (0.5.9 reads SGLANG_PORT and SGLANG_HOST_IP that way, and
+    neither is in its Envs class), so the sources are scanned too.
+    """
+    names: set[str] = set()
+    for py in (sglang_dir(version) / "sglang").rglob("*.py"):
+        text = py.read_text(encoding="utf-8", errors="replace")
+        if "SGL" in text:
+            names.update(_ENV_LITERAL.findall(text))
+    return frozenset(names)
+
+
+def env_registry(version: str) -> frozenset[str]:
+    """Environment variable names SGLang `version` itself reads.
+
+    The Envs class (read by importing sglang.srt.environ and collecting its
+    EnvField descriptors) united with the SGLANG_*/SGL_* string literals of
+    the package sources (for variables read with os.getenv directly). A name
+    in here is one the runtime must not use for its own settings.
+    """
+    return env_class_names(version) | env_names_in_source(version)
+
+
+# --------------------------------------------------------------- tokenizers
+
+def make_tokenizer_dir(path: Path | str, tokenizer_class: str) -> Path:
+    """Write a tiny real tokenizer (WordLevel, trained here) into `path`.
+
+    tokenizer.json comes from the `tokenizers` library; tokenizer_config.json
+    names `tokenizer_class` ("TokenizersBackend" as transformers 5 writes it,
+    or "PreTrainedTokenizerFast" as 4.57 needs it).
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    sentences = [
+        "the quick brown fox jumps over the lazy dog",
+        "a flox environment launches an sglang server",
+        "the server answers on port thirty thousand",
+    ]
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(sentences, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]"]))
+    tok.save(str(path / "tokenizer.json"))
+    config = {"tokenizer_class": tokenizer_class, "unk_token": "[UNK]",
+              "pad_token": "[PAD]", "model_max_length": 512}
+    (path / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+_LOAD_TOKENIZER = r'''
+import json, sys
+try:
+    import transformers
+    tok = transformers.AutoTokenizer.from_pretrained(sys.argv[1])
+    ids = tok("the quick fox")["input_ids"]
+    print(json.dumps({"ok": True, "message": f"{type(tok).__name__} loaded by transformers {transformers.__version__}; ids {ids}"}))
+except Exception as e:
+    print(json.dumps({"ok": False, "message": f"{type(e).__name__}: {e}"}))
+'''
+
+
+def load_tokenizer_in(version: str, path: Path | str, timeout: float = 120.0) -> tuple[bool, str]:
+    """Load `path` with AutoTokenizer.from_pretrained in a fresh process using
+    the transformers pinned by SGLang `version` (its folder on PYTHONPATH).
+
+    Returns (ok, message): the tokenizer class and transformers version, or
+    the exception's type and text.
+    """
+    site = sglang_dir(version)
+    proc = subprocess.run([_python(), "-c", _LOAD_TOKENIZER, str(Path(path).resolve())],
+                          cwd=site, env=_child_env(site), capture_output=True,
+                          text=True, timeout=timeout)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return False, f"loader exited {proc.returncode}: {proc.stderr.strip()[-2000:]}"
+    result = json.loads(lines[-1])
+    return result["ok"], result["message"]
