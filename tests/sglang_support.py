@@ -381,31 +381,40 @@ def make_tokenizer_dir(path: Path | str, tokenizer_class: str) -> Path:
     return path
 
 
-_LOAD_TOKENIZER = r'''
+_LOAD_TOKENIZERS = r'''
 import json, sys
-try:
-    import transformers
-    tok = transformers.AutoTokenizer.from_pretrained(sys.argv[1])
-    ids = tok("the quick fox")["input_ids"]
-    print(json.dumps({"ok": True, "message": f"{type(tok).__name__} loaded by transformers {transformers.__version__}; ids {ids}"}))
-except Exception as e:
-    print(json.dumps({"ok": False, "message": f"{type(e).__name__}: {e}"}))
+import transformers
+for path in sys.argv[1:]:
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(path)
+        ids = tok("the quick fox")["input_ids"]
+        out = {"ok": True, "message": f"{type(tok).__name__} loaded by transformers {transformers.__version__}; ids {ids}"}
+    except Exception as e:
+        out = {"ok": False, "message": f"{type(e).__name__}: {e}"}
+    print(json.dumps(out), flush=True)
 '''
 
 
-def load_tokenizer_in(version: str, path: Path | str, timeout: float = 120.0) -> tuple[bool, str]:
-    """Load `path` with AutoTokenizer.from_pretrained in a fresh process using
-    the transformers pinned by SGLang `version` (its folder on PYTHONPATH).
+def load_tokenizers_in(version: str, paths: Sequence[Path | str],
+                       timeout: float = 180.0) -> list[tuple[bool, str]]:
+    """Load each of `paths` with AutoTokenizer.from_pretrained, using the
+    transformers pinned by SGLang `version` (its folder on PYTHONPATH), in
+    one fresh process (importing transformers with torch costs seconds).
 
-    Returns (ok, message): the tokenizer class and transformers version, or
-    the exception's type and text.
+    Returns one (ok, message) per path: the tokenizer class and transformers
+    version, or the exception's type and text.
     """
     site = sglang_dir(version)
-    proc = subprocess.run([_python(), "-c", _LOAD_TOKENIZER, str(Path(path).resolve())],
+    proc = subprocess.run([_python(), "-c", _LOAD_TOKENIZERS, *(str(Path(p).resolve()) for p in paths)],
                           cwd=site, env=_child_env(site), capture_output=True,
                           text=True, timeout=timeout)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        return False, f"loader exited {proc.returncode}: {proc.stderr.strip()[-2000:]}"
-    result = json.loads(lines[-1])
-    return result["ok"], result["message"]
+    results = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
+    if proc.returncode != 0 or len(results) != len(paths):
+        raise SGLangWorkerError(f"tokenizer loader for sglang {version} exited {proc.returncode}:\n"
+                                f"{proc.stderr.strip()[-2000:]}")
+    return [(r["ok"], r["message"]) for r in results]
+
+
+def load_tokenizer_in(version: str, path: Path | str, timeout: float = 180.0) -> tuple[bool, str]:
+    """One path; see load_tokenizers_in."""
+    return load_tokenizers_in(version, [path], timeout)[0]
