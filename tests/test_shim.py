@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import flox_env, run_cli, write_cached_repo
+from conftest import flox_env, run_cli, write_cached_repo, write_model
 from sglang_runtime import shim
 
 MODEL = "org/tok-model"
@@ -102,3 +102,21 @@ def test_racing_resolvers_both_end_with_a_complete_shadow(flox, tmp_path):
         assert outs.pop().endswith(str(len(os.listdir(snapshot))))
         expected = shim.shadow_name(MODEL, snapshot, (snapshot / "tokenizer_config.json").read_bytes())
         assert [p.name for p in parent.iterdir()] == [expected]
+
+
+def test_real_transformers_4_57_loads_the_shadow_but_not_the_original(flox):
+    """A real tokenizer (made with `tokenizers`, saved as TokenizersBackend) in a bundle; the serving
+    environment is SGLang 0.5.9's real folder (transformers 4.57.1), found through PYTHONPATH as
+    the Flox hook sets it. 4.57.1 fails on the snapshot and loads the shadow resolve-model built."""
+    import sglang_support
+
+    repo_dir = flox["hub"] / ("models--" + MODEL.replace("/", "--"))
+    snapshot = write_model(repo_dir / "snapshots" / ("9" * 40))
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text("9" * 40)
+    sglang_support.make_tokenizer_dir(snapshot, "TokenizersBackend")
+    shadow = _resolve(flox, PYTHONPATH=str(sglang_support.sglang_dir("0.5.9")))
+    assert shadow != snapshot and shadow.parent == flox["cache"] / "sglang-compat"
+    (original_ok, original_msg), (shadow_ok, shadow_msg) = sglang_support.load_tokenizers_in("0.5.9", [snapshot, shadow])
+    assert not original_ok and "TokenizersBackend does not exist" in original_msg
+    assert shadow_ok and "4.57.1" in shadow_msg, shadow_msg
