@@ -139,14 +139,6 @@ main.add_command(serve)
 main.add_command(settings_cmd)
 
 
-def resolve_model_main() -> None:
-    resolve_model(prog_name="sglang-resolve-model")
-
-
-def serve_main() -> None:
-    serve(prog_name="sglang-serve")
-
-
 @main.command("activate-env")
 @click.argument("sglang", required=False)
 @click.option("--cache-dir", type=click.Path(file_okay=False),
@@ -172,10 +164,7 @@ def activate_env(sglang: str | None, cache_dir: str | None) -> None:
 def _api_key(values: settings.Settings) -> str | None:
     from . import launch
 
-    key = values.get("SGLANG_API_KEY")
-    if not key and values.get("SGLANG_API_KEY_FILE"):
-        key = launch.read_secret_file(values.get("SGLANG_API_KEY_FILE"))
-    return key or None
+    return launch.configured_api_key(values)
 
 
 def _server_url(values: settings.Settings) -> str:
@@ -285,3 +274,11 @@ def doctor_cmd(as_json: bool, nvidia_smi: str) -> None:
                 click.echo(f"       fix: {c.fix}")
     if bad:
         sys.exit(1)
+
+
+def resolve_model_main() -> None:
+    resolve_model(prog_name="sglang-resolve-model")
+
+
+def serve_main() -> None:
+    serve(prog_name="sglang-serve")

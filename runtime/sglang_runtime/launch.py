@@ -55,6 +55,14 @@ def read_secret_file(path: str) -> str:
     return key
 
 
+def configured_api_key(values: settings.Settings) -> str | None:
+    """SGLANG_API_KEY, else the contents of SGLANG_API_KEY_FILE, else None."""
+    key = values.get("SGLANG_API_KEY")
+    if not key and values.get("SGLANG_API_KEY_FILE"):
+        key = read_secret_file(values.get("SGLANG_API_KEY_FILE"))
+    return key or None
+
+
 def read_args_file(path: str) -> list[str]:
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -98,9 +106,7 @@ def plan(
     model, bundled_from = model_from_envfile(requested, file_path, file_values)
     model_dir = Path(model) if os.path.isdir(model) else None
 
-    api_key = values.get("SGLANG_API_KEY")
-    if not api_key and values.get("SGLANG_API_KEY_FILE"):
-        api_key = read_secret_file(values.get("SGLANG_API_KEY_FILE"))
+    api_key = configured_api_key(values)
 
     extra = list(values.get("SGLANG_EXTRA_ARGS", ()))
     argv_mod.check_extra("SGLANG_EXTRA_ARGS", extra)
