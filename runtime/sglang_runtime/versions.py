@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from .settings import Version, parse_version
@@ -68,7 +67,3 @@ def text(version: Version) -> str:
 def installed_text(dist: str, dirs: Sequence[str]) -> str | None:
     found = installed(dist, dirs)
     return text(found) if found else None
-
-
-def as_path(python: str | None) -> Path | None:
-    return Path(python) if python else None
