@@ -48,14 +48,14 @@ class SGLangWorkerError(RuntimeError):
 class ParseResult:
     """What SGLang's real parser made of one argv.
 
-    ok: parse_args returned. args: the namespace as a JSON-safe dict (None if
+    ok: parse_args returned. namespace: the parsed namespace as a JSON-safe dict (None if
     not ok). error: argparse's "error: ..." text (empty if ok). output:
     everything printed, warned or logged while parsing, less argparse's
     usage block (deprecation notes land here even when ok). exit_code: the SystemExit code, or None if ok.
     """
 
     ok: bool
-    args: dict | None
+    namespace: dict | None
     error: str
     output: str
     exit_code: int | None
@@ -176,9 +176,9 @@ def parse(argv):
         kept.append(l)
     out = "".join(kept)
     if code is None:
-        return {"ok": True, "args": safe(vars(ns)), "error": "", "output": out, "exit_code": None}
+        return {"ok": True, "namespace": safe(vars(ns)), "error": "", "output": out, "exit_code": None}
     err = "\n".join(l for l in out.splitlines() if "error:" in l) or out.strip()
-    return {"ok": False, "args": None, "error": err, "output": out, "exit_code": code}
+    return {"ok": False, "namespace": None, "error": err, "output": out, "exit_code": code}
 
 def info():
     p = make_parser()

@@ -20,7 +20,7 @@ def test_cuda_graph_max_bs_is_accepted_by_0_5_9_and_ambiguous_in_0_5_23():
     argv = ["--model-path", "m", "--cuda-graph-max-bs", "8"]
     old = sg.parse_argv("0.5.9", argv)
     assert old.ok, old.error
-    assert old.args["cuda_graph_max_bs"] == 8
+    assert old.namespace["cuda_graph_max_bs"] == 8
     new = sg.parse_argv("0.5.23", argv)
     assert not new.ok and new.exit_code == 2
     assert ("ambiguous option: --cuda-graph-max-bs could match "
@@ -33,7 +33,7 @@ def test_unknown_flag_and_bad_value_are_rejected(version):
         ["--model-path", "m", "--no-such-flag"],
         ["--model-path", "m", "--port", "abc"],
     ])
-    assert not unknown.ok and unknown.exit_code == 2 and unknown.args is None
+    assert not unknown.ok and unknown.exit_code == 2 and unknown.namespace is None
     assert "unrecognized arguments: --no-such-flag" in unknown.error
     assert not bad_int.ok
     assert "argument --port: invalid int value: 'abc'" in bad_int.error
@@ -49,19 +49,19 @@ def test_batch_keeps_order_and_typed_values(version):
     assert len(results) == 21
     assert not results[7].ok and "--model-path" in results[7].error
     ok = [r for i, r in enumerate(results) if i != 7]
-    assert [r.args["port"] for r in ok] == list(range(30000, 30020))
+    assert [r.namespace["port"] for r in ok] == list(range(30000, 30020))
     # The namespace key for --tp-size drifted: tensor_parallel_size in
     # 0.5.9, tp_size in 0.5.23 (compare argvs, not namespaces, across versions).
     tp_key = {"0.5.9": "tensor_parallel_size", "0.5.23": "tp_size"}[version]
-    assert all(r.args[tp_key] == 2 and r.args["model_path"] == "org/a" for r in ok)
+    assert all(r.namespace[tp_key] == 2 and r.namespace["model_path"] == "org/a" for r in ok)
     # SGLang's own default host is loopback (the runtime must pass 0.0.0.0).
-    assert ok[0].args["host"] == "127.0.0.1"
+    assert ok[0].namespace["host"] == "127.0.0.1"
 
 
 def test_deprecated_disable_cuda_graph_parses_with_a_note_only_in_0_5_23():
     argv = ["--model-path", "m", "--disable-cuda-graph"]
     old, new = sg.parse_argv("0.5.9", argv), sg.parse_argv("0.5.23", argv)
-    assert old.ok and old.args["disable_cuda_graph"] is True
+    assert old.ok and old.namespace["disable_cuda_graph"] is True
     assert "deprecated" not in old.output
     assert new.ok
     assert "'--disable-cuda-graph' is deprecated" in new.output
@@ -71,7 +71,7 @@ def test_parser_auto_choice_only_in_0_5_23():
     argv = ["--model-path", "m", "--tool-call-parser", "auto", "--reasoning-parser", "auto"]
     old, new = sg.parse_argv("0.5.9", argv), sg.parse_argv("0.5.23", argv)
     assert not old.ok and "invalid choice: 'auto'" in old.error
-    assert new.ok and new.args["tool_call_parser"] == "auto"
+    assert new.ok and new.namespace["tool_call_parser"] == "auto"
 
 
 def test_parser_sizes_match_the_facts_file():
