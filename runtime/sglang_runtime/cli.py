@@ -67,7 +67,7 @@ def resolve_model() -> None:
 
     env = dict(os.environ)
     values = settings.load(env)
-    result = resolve.resolve(env, hub.default_hf_cache())
+    result = resolve.resolve(env, values, hub.default_hf_cache())
     for notice in result.notices:
         _notice(notice)
     target = settings.path(values, "SGLANG_MODEL_ENV_FILE")
@@ -92,8 +92,9 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
     from . import launch
 
     env = dict(os.environ)
-    dry_run = dry_run or bool(settings.load(env).get("SGLANG_DRY_RUN"))
-    result = launch.plan(env, dry_run=dry_run)
+    values = settings.load(env)
+    dry_run = dry_run or bool(values.get("SGLANG_DRY_RUN"))
+    result = launch.plan(env, values, dry_run=dry_run)
     for notice in result.notices:
         _notice(notice)
     shown = result.argv if show_secrets else argv_mod.masked(result.argv)

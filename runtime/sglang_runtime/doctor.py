@@ -261,7 +261,7 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
         checks_model = [Check("model", FAIL, "SGLANG_MODEL is not set", "set SGLANG_MODEL to a Hugging Face id or a model directory")]
     else:
         try:
-            found = resolve.locate(model, values.get("SGLANG_MODEL_REVISION"), env, hf_cache or hub.default_hf_cache())
+            found = resolve.locate(model, values, env, hf_cache or hub.default_hf_cache())
         except ConfigError as exc:
             found, checks_model = None, [Check("model", FAIL, str(exc), "run `sglang-resolve-model` for details; fix SGLANG_MODEL")]
         else:

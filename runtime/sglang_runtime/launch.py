@@ -92,12 +92,12 @@ def model_from_envfile(requested: str, path: Path, values: Mapping[str, str] | N
 
 def plan(
     env: Mapping[str, str],
+    values: settings.Settings,
     *,
     dry_run: bool,
     which: Callable[[str], str | None] = shutil.which,
     run: Callable[..., Any] | None = None,
 ) -> Plan:
-    values = settings.load(env)
     requested = settings.require(values, "SGLANG_MODEL")
     notices: list[str] = []
 

@@ -24,20 +24,19 @@ def offline(env: Mapping[str, str]) -> bool:
     return env.get("HF_HUB_OFFLINE", "").strip().upper() in constants.ENV_VARS_TRUE_VALUES
 
 
-def locate(model: str, revision: str, env: Mapping[str, str], hf_cache: Path) -> hub.Found | None:
+def locate(model: str, values: settings.Settings, env: Mapping[str, str], hf_cache: Path) -> hub.Found | None:
     found = hub.local_directory(model)
     if found is not None:
         return found
     flox_env = env.get("FLOX_ENV")
-    roots = hub.search_roots(flox_env, settings.load(env).get("SGLANG_MODEL_PATH", ()), hf_cache)
+    roots = hub.search_roots(flox_env, values.get("SGLANG_MODEL_PATH", ()), hf_cache)
     flat = Path(flox_env) / "share" / "models" if flox_env else None
-    return hub.find(model, revision, roots, flat)
+    return hub.find(model, values.get("SGLANG_MODEL_REVISION"), roots, flat)
 
 
-def resolve(env: Mapping[str, str], hf_cache: Path) -> Resolution:
-    values = settings.load(env)
+def resolve(env: Mapping[str, str], values: settings.Settings, hf_cache: Path) -> Resolution:
     model = settings.require(values, "SGLANG_MODEL")
-    found = locate(model, values.get("SGLANG_MODEL_REVISION"), env, hf_cache)
+    found = locate(model, values, env, hf_cache)
     notices: list[str] = []
     if found is None:
         if offline(env):
