@@ -349,3 +349,14 @@ def test_serve_path_imports_nothing_heavy(flox):
     loaded = set(proc.stderr.split())
     assert "sglang_runtime.launch" in loaded
     assert not {m for m in loaded if m.split(".")[0] in {"transformers", "huggingface_hub", "sglang", "httpx", "requests", "torch"}}
+
+
+def test_env_file_pointing_at_a_removed_directory_is_refused(flox, tmp_path):
+    import shutil
+
+    model_dir = write_model(tmp_path / "gone-soon")
+    env = flox_env(flox, SGLANG_MODEL=str(model_dir))
+    run_cli("sglang-resolve-model", env=env, check_rc=0)
+    shutil.rmtree(model_dir)
+    proc = run_cli("sglang-serve", "--dry-run", env=env, check_rc=2)
+    assert "is gone" in proc.stderr and "sglang-resolve-model" in proc.stderr
