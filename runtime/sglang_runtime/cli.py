@@ -147,7 +147,9 @@ main.add_command(settings_cmd)
 @reports_errors
 def activate_env(sglang: str | None, cache_dir: str | None) -> None:
     """Variables the Flox hook exports for the Nix closure of SGLANG (default: `sglang` on PATH), from one nix-store walk."""
-    from . import closure
+    from pathlib import Path
+
+    from . import closure, envfile
 
     top, record = closure.activation_record(sglang or closure.sglang_on_path())
     if not cache_dir:
@@ -155,7 +157,8 @@ def activate_env(sglang: str | None, cache_dir: str | None) -> None:
         return
     target = os.path.join(cache_dir, closure.cache_name(top))
     try:
-        closure.write_atomic(target, record)
+        # 0644, not the env file's 0600: a service run as another user reads this cache too.
+        envfile.write_atomic(Path(target), record, mode=0o644)
     except OSError as exc:
         raise PreflightError(f"cannot write {target} ({exc.strerror})") from None
 

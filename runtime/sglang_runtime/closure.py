@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 
 from .errors import PreflightError
 
@@ -135,17 +134,3 @@ def activation_record(path: str) -> tuple[str, str]:
     present = {c for c in candidates(paths) if os.path.exists(c)}
     return top, render(top, exports(paths, present))
 
-
-def write_atomic(target: str, text: str) -> None:
-    """Write `text` to `target` so readers see the old file or the whole new one."""
-    directory = os.path.dirname(os.path.abspath(target))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".env")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from a service run as another user
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
