@@ -133,4 +133,3 @@ def activation_record(path: str) -> tuple[str, str]:
     top = store_path_of(real, paths)
     present = {c for c in candidates(paths) if os.path.exists(c)}
     return top, render(top, exports(paths, present))
-
