@@ -29,7 +29,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SGLANG_SHARED_DIR", REPO.parent / "shared"))
-NIX_CONFIG = "sandbox = false\nexperimental-features = nix-command flakes\nsubstituters =\n"
+# As tests/nix_support.py: no nixbld group is needed (a host may have nix-bin without one).
+NIX_CONFIG = "sandbox = false\nbuild-users-group =\nexperimental-features = nix-command flakes\nsubstituters =\n"
 BASH = "/bin/bash"
 
 

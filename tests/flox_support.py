@@ -27,7 +27,8 @@ MAKE_CLOSURE = SHARED / "bench" / "make-closure.sh"
 UNCACHED_HOOK = REPO / "benchmarks" / "uncached-hook.sh"
 VENV_BIN = Path(sys.executable).parent  # holds sglang-runtime, sglang-resolve-model, sglang-serve
 BASH = "/bin/bash"
-NIX_CONFIG = "sandbox = false\nexperimental-features = nix-command flakes\nsubstituters =\n"
+# One Nix configuration for every test that builds (see nix_support for why each line).
+from nix_support import NIX_CONFIG  # noqa: E402
 
 # Everything the hook may set or unset; the tests read these back after it ran.
 VARS = ("PATH", "PYTHONPATH", "PYTHONHOME", "CUDA_HOME", "CPATH", "LIBRARY_PATH", "SGLANG_MODEL",
