@@ -97,10 +97,16 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
     result = launch.plan(env, values, dry_run=dry_run)
     for notice in result.notices:
         _notice(notice)
-    shown = result.argv if show_secrets else argv_mod.masked(result.argv)
+    shown = result.argv if show_secrets else argv_mod.masked(result.argv, result.secret_flags)
+    if result.secrets_passed:
+        _notice(f"{', '.join(result.secrets_passed)}: passed to SGLang in the environment of {launch.BOOTSTRAP.name}, "
+                "never on a command line; the server's output is redacted")
     if dry_run:
         if as_json:
-            click.echo(json.dumps({"argv": shown, "env": result.env_changes, "unset": list(result.unset)}, indent=2))
+            started = result.exec_argv
+            click.echo(json.dumps({"argv": shown, "exec": started, "env": result.env_changes,
+                                   "unset": list(result.unset), "secrets_via_environment": result.secrets_passed},
+                                  indent=2))
         else:
             click.echo(shlex.join(shown))
         return
@@ -109,7 +115,7 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
     launch.make_cache_dirs(result)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execvpe(result.argv[0], result.argv, result.child_env(env))
+    os.execvpe(result.argv[0], result.exec_argv, result.child_env(env))
 
 
 @click.command("settings")
