@@ -528,3 +528,22 @@ def test_the_warm_hook_with_its_guard_forks_nothing(closures, bash_era, hook, ca
     # Warm, with the launcher refused (bash-era): the line costs no process either.
     flox_env = buildenv(tmp_path / "env", c.top, bash_era)
     assert pids_after_hook(hook, [flox_env / "bin"], cache, flox_env, tmp_path / "refused") == (1, 1)
+
+
+# ---- the README's one-time setup -------------------------------------------------------
+
+def test_the_readmes_one_time_setup_points_the_manifest_at_your_catalog(tmp_path):
+    """The README's second command, run as written (with <you> filled in) on a copy of the manifest."""
+    (line,) = [ln for ln in (REPO / "README.md").read_text().splitlines() if ln.startswith("sed -i ")]
+    manifest_text = (REPO / ".flox" / "env" / "manifest.toml").read_text()
+    assert manifest_text.count('"flox/sglang-flox-runtime"') == 1
+    (tmp_path / ".flox" / "env").mkdir(parents=True)
+    (tmp_path / ".flox" / "env" / "manifest.toml").write_text(manifest_text)
+    done = subprocess.run([BASH, "-c", line.replace("<you>", "alice")], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    edited = tomllib.loads((tmp_path / ".flox" / "env" / "manifest.toml").read_text())
+    assert edited["install"]["sglang-runtime"]["pkg-path"] == "alice/sglang-flox-runtime"
+    # Nothing else changed, and Flox's schema still accepts it.
+    assert edited == {**manifest(), "install": {**manifest()["install"], "sglang-runtime": {
+        **manifest()["install"]["sglang-runtime"], "pkg-path": "alice/sglang-flox-runtime"}}}
+    jsonschema.Draft202012Validator(schema()).validate(edited)
