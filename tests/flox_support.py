@@ -4,7 +4,12 @@ The closures are REAL Nix store paths, built with Debian's nix-bin by
 ../shared/bench/make-closure.sh in the shape of the CUDA SGLang package's closure
 (site-packages, CUDA 12.8 components, cuda_nvcc, python3-3.12, `bin/sglang` on top).
 The one stand-in is Flox itself, which cannot be installed here: the hook is run by
-bash with FLOX_ENV and FLOX_ENV_CACHE pointing at temp dirs, as `flox activate` does.
+bash with FLOX_ENV and FLOX_ENV_CACHE pointing at temp dirs, as `flox activate` does,
+either sourced by `bash -u` (activate) or inside a reproduction of Flox's own activation
+script (flox_activate: the part that frames the hook and turns its exports into the
+environment). FLOX_ENV is a tree of links to the installed store paths, as Flox's buildenv
+renders it (buildenv); Flox's own profile.d scripts (which put $FLOX_ENV/bin on PATH, CUDA
+detection) are not reproduced: the tests start PATH with the environment's bin/.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ with stdout sent to stderr, the environment taken from the diff of `export`).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
@@ -509,10 +508,15 @@ FORK_PROBE = 'source "$1"; read -r last < /proc/sys/kernel/ns_last_pid; printf "
 def pids_after_hook(hook: Path, path: list, cache: Path, flox_env: Path, out: Path) -> tuple[int, int]:
     """Source the hook in bash as PID 1 of a new PID namespace, then read the namespace's last PID
     (a builtin `read`): equal to bash's own PID exactly when nothing was forked."""
-    unshare = [shutil.which("unshare") or "unshare", "--pid", "--fork"] + ([] if os.geteuid() == 0 else ["--user", "--map-root-user"])
-    proc = subprocess.run([*unshare, BASH, "-c", FORK_PROBE, "bash", str(hook), str(out)],
-                          env=host_env(cache.parent, path, flox_env, cache),
-                          capture_output=True, text=True, timeout=120)
+    unshare = [shutil.which("unshare") or "unshare", "--pid", "--fork"]
+    # Root may create the namespace; anyone else (or root in a container without the capability)
+    # needs a user namespace around it.
+    for extra in ([], ["--user", "--map-root-user"]):
+        proc = subprocess.run([*unshare, *extra, BASH, "-c", FORK_PROBE, "bash", str(hook), str(out)],
+                              env=host_env(cache.parent, path, flox_env, cache),
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode == 0:
+            break
     assert proc.returncode == 0 and out.exists(), f"unshare --pid failed: {proc.stderr}"
     own, last = map(int, out.read_text().split())
     return own, last
