@@ -24,7 +24,7 @@ FLOX_MANIFEST = ROOT / ".flox" / "env" / "manifest.toml"
 
 # What the Flox service runs ([services.sglang].command); the manifest, once it
 # exists, is the authority and the tests read it from there.
-FLOX_SERVICE_COMMAND = "sglang-resolve-model && exec sglang-serve"
+FLOX_SERVICE_COMMAND = '[ -z "${SGLANG_LAUNCHER_ERROR:-}" ] || { printf \'%s\\n\' "$SGLANG_LAUNCHER_ERROR" >&2; exit 3; }; sglang-resolve-model && exec sglang-serve'
 
 # Routes SGLang's HTTP server answers (shared notes, "HTTP endpoints and
 # readiness"): the probes may only use these.

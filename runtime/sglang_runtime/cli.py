@@ -20,7 +20,7 @@ sys.path.sort(key=_serving.__contains__)
 
 import click  # noqa: E402
 
-from . import __version__, settings
+from . import DISTRIBUTION, settings
 from .errors import ConfigError, PreflightError
 
 EXIT_CONFIG = 2
@@ -136,7 +136,7 @@ def settings_cmd(markdown: bool, show_secrets: bool) -> None:
 
 
 @click.group(epilog=_settings_epilog())
-@click.version_option(__version__, prog_name="sglang-runtime")
+@click.version_option(package_name=DISTRIBUTION, prog_name="sglang-runtime")
 def main() -> None:
     """Run SGLang reproducibly: resolve the model, validate settings, launch and operate the server."""
 
