@@ -22,6 +22,26 @@ def secret_flags(version: Version) -> frozenset[str]:
     return SECRET_FLAGS
 
 
+def secret_values(text: str, secret: frozenset[str] = SECRET_FLAGS) -> set[str]:
+    """Values of secret flags in free-form argument text, even text that does not parse (best effort:
+    the caller only wants to know what never to print)."""
+    import re
+    import shlex
+
+    found: set[str] = set()
+    try:
+        tokens = shlex.split(text, comments=True)
+    except ValueError:
+        tokens = text.split()
+    found.update(value for _, value in split_secrets(tokens, secret)[1])
+    for line in text.splitlines():
+        for name in secret:
+            for match in re.finditer(re.escape(name) + r"(?:=|\s+)(\S+)", line):
+                found.add(match.group(1))
+                found.add(match.group(1).strip("'\""))
+    return {value for value in found if value}
+
+
 def split_secrets(args: Sequence[str], secret: frozenset[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """(arguments without secrets, [(secret flag, its value), ...]) from `--flag value` and `--flag=value` alike."""
     public: list[str] = []

@@ -46,97 +46,28 @@ import atexit  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-from urllib.parse import quote  # noqa: E402
 
 SECRET_ARGV = "_SGLANG_RUNTIME_SECRET_ARGV"
 SECRET_FLAGS = "_SGLANG_RUNTIME_SECRET_FLAGS"
-MASK = "***"
 
 
-def forms(secret: str) -> set[str]:
-    """Every way a secret shows up in text SGLang writes: as is, inside a Python repr (either
-    quote), inside JSON, and URL-encoded."""
-    escaped = secret.replace("\\", "\\\\")
-    found = {
-        secret,
-        escaped,
-        escaped.replace("'", "\\'"),
-        escaped.replace('"', '\\"'),
-        escaped.replace('"', '\\"').replace("/", "\\/"),
-        quote(secret, safe=""),
-        secret.encode("unicode_escape").decode("ascii"),
-    }
-    return {f for f in found if f}
+def _sibling(name: str):
+    """A module beside this file, loaded by path: run as a script, this package is not importable
+    (and this directory is off sys.path, see above)."""
+    if __package__:
+        import importlib
+
+        return importlib.import_module(f"{__package__}.{name}")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_sglang_runtime_{name}", os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def redact_text(text: str, secrets) -> str:
-    """Replace every form of every secret, longest first (a secret may contain another)."""
-    for form in sorted({f for s in secrets for f in forms(s)}, key=len, reverse=True):
-        text = text.replace(form, MASK)
-    return text
-
-
-class RedactingWriter(io.RawIOBase):
-    """A binary stream that writes to `sink` with every form of every secret replaced.
-
-    A secret can be split across two writes; bytes that could be the start of one are held
-    back until the next write shows whether they are. Newlines never occur in a secret
-    (the launcher refuses such keys), so a line always passes in full.
-    """
-
-    def __init__(self, sink, secrets, encoding: str = "utf-8") -> None:
-        super().__init__()
-        self._sink = sink
-        patterns = set()
-        for form in {f for s in secrets for f in forms(s)}:
-            patterns.add(form.encode("utf-8"))
-            patterns.add(form.encode(encoding, "backslashreplace"))
-        self._patterns = sorted(patterns, key=len, reverse=True)
-        self._mask = MASK.encode("ascii")
-        self._pending = b""
-
-    def writable(self) -> bool:
-        return True
-
-    def _held_back(self, data: bytes) -> int:
-        """How many trailing bytes might be the beginning of a secret (the longest such tail)."""
-        keep = 0
-        for pattern in self._patterns:
-            i = data.find(pattern[:1], max(0, len(data) - len(pattern) + 1))
-            while i != -1:
-                if pattern.startswith(data[i:]):
-                    keep = max(keep, len(data) - i)
-                    break
-                i = data.find(pattern[:1], i + 1)
-        return keep
-
-    def _emit(self, final: bool) -> None:
-        data = self._pending
-        for pattern in self._patterns:
-            data = data.replace(pattern, self._mask)
-        keep = 0 if final else self._held_back(data)
-        out, self._pending = (data[:-keep], data[-keep:]) if keep else (data, b"")
-        if out:
-            self._sink.write(out)
-        self._sink.flush()
-
-    def write(self, b) -> int:
-        self._pending += bytes(b)
-        self._emit(final=False)
-        return len(b)
-
-    def flush(self) -> None:
-        if not self.closed:
-            self._emit(final=False)
-
-    def drain(self) -> None:
-        self._emit(final=True)
-
-    def isatty(self) -> bool:
-        return self._sink.isatty()
-
-    def fileno(self) -> int:
-        return self._sink.fileno()
+redact = _sibling("redact")
+forms = redact.forms
 
 
 def install(secrets) -> None:
@@ -146,12 +77,12 @@ def install(secrets) -> None:
         return
     for name in ("stdout", "stderr"):
         current = getattr(sys, name)
-        if current is None or isinstance(getattr(current, "buffer", None), RedactingWriter):
+        if current is None or isinstance(getattr(current, "buffer", None), redact.RedactingWriter):
             continue
         current.flush()
         sink = getattr(current, "buffer", current)
         encoding = getattr(current, "encoding", None) or "utf-8"
-        writer = RedactingWriter(sink, secrets, encoding)
+        writer = redact.RedactingWriter(sink, secrets, encoding)
         # The replaced stream must stay referenced: collected, it would close the fd we write to.
         writer.replaced = current
         wrapped = io.TextIOWrapper(writer, encoding=encoding, errors="backslashreplace",

@@ -1,6 +1,12 @@
-"""Command line: the only module that prints or exits.
+"""Command line: the only module that prints or exits, and so the one place where text leaves the program.
 
-Exit codes: 0 success (or dry run), 2 bad configuration, 3 preflight failed.
+Exit codes: 0 success (or dry run); 1 did not succeed (wait timed out, query failed, doctor
+found a failure, or an unexpected error: one line, the traceback only with
+SGLANG_RUNTIME_DEBUG=1); 2 bad configuration; 3 preflight failed; 4 the server died or
+logged that it cannot become ready.
+
+Everything printed goes through `_emit`, which applies the one masking rule (redact.mask):
+every form of every secret this invocation has seen, and the value of every secret flag.
 """
 
 from __future__ import annotations
@@ -20,11 +26,46 @@ sys.path.sort(key=_serving.__contains__)
 
 import click  # noqa: E402
 
-from . import DISTRIBUTION, settings
+from . import DISTRIBUTION, redact, settings
 from .errors import ConfigError, PreflightError
 
+EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_PREFLIGHT = 3
+DEBUG = "SGLANG_RUNTIME_DEBUG"
+# The secrets this invocation knows of (API keys, secret flag values, Hub tokens): never printed.
+_SECRETS: set[str] = set()
+
+
+def _emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = False) -> None:
+    """Print, masked; `reveal` only where the user asked to see secrets (--show-secrets)."""
+    from .argv import SECRET_FLAGS
+
+    text = str(message) if reveal else redact.mask(str(message), _SECRETS, SECRET_FLAGS)
+    click.echo(text, err=err, nl=nl)
+
+
+def _learn_secrets(env: dict[str, str]) -> None:
+    """Collect every secret the environment names, before anything can fail and quote one.
+    Best effort by design: a file that cannot be read here is reported by the command itself."""
+    from . import argv, files
+
+    for name in ("SGLANG_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        if env.get(name, "").strip():
+            _SECRETS.update({env[name], env[name].strip()})
+    texts = [env.get("SGLANG_EXTRA_ARGS", "")]
+    for name, limit in (("SGLANG_API_KEY_FILE", files.SECRET_LIMIT), ("SGLANG_ARGS_FILE", files.ARGS_LIMIT)):
+        if env.get(name):
+            try:
+                text = files.read_text(env[name], name, "a file", limit)
+            except ConfigError:
+                continue
+            if name == "SGLANG_API_KEY_FILE":
+                _SECRETS.update({text, text.strip()} - {""})
+            else:
+                texts.append(text)
+    for text in texts:
+        _SECRETS.update(argv.secret_values(text))
 
 
 def _settings_epilog() -> str:
@@ -36,27 +77,39 @@ def _settings_epilog() -> str:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"{click.get_current_context().command_path}: error: {message}", err=True)
+    # One line, whatever the message holds (a path with a newline, say).
+    line = " ".join(str(message).splitlines())
+    _emit(f"{click.get_current_context().command_path}: error: {line}", err=True)
     sys.exit(code)
 
 
 def reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """One line and a distinct exit code for each way a launch is refused, never a traceback."""
+    """One line and a documented exit code for every way a command fails, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _learn_secrets(dict(os.environ))
             return fn(*args, **kwargs)
         except ConfigError as exc:
             _fail(str(exc), EXIT_CONFIG)
         except PreflightError as exc:
             _fail(str(exc), EXIT_PREFLIGHT)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
+            if os.environ.get(DEBUG, "").strip().lower() in ("1", "true", "yes", "on"):
+                import traceback
+
+                _emit("".join(traceback.format_exception(exc)).rstrip(), err=True)
+            hint = f"this is a bug in sglang-runtime; set {DEBUG}=1 for the traceback"
+            _fail(f"unexpected {type(exc).__name__}: {exc} ({hint})", EXIT_FAILED)
 
     return wrapper
 
 
 def _notice(message: str) -> None:
-    click.echo(f"notice: {message}", err=True)
+    _emit(f"notice: {message}", err=True)
 
 
 @click.command("resolve-model", epilog=_settings_epilog())
@@ -77,7 +130,7 @@ def resolve_model() -> None:
         raise ConfigError("SGLANG_MODEL_ENV_FILE", str(target), f"a writable location ({exc.strerror})") from None
     where = f" ({result.found.where})" if result.found else ""
     shimmed = "; tokenizer shim applied" if result.shadow else ""
-    click.echo(f"{result.values['SGLANG_RESOLVED_FOR']} -> {result.values['SGLANG_RESOLVED_MODEL']}{where}{shimmed}", err=True)
+    _emit(f"{result.values['SGLANG_RESOLVED_FOR']} -> {result.values['SGLANG_RESOLVED_MODEL']}{where}{shimmed}", err=True)
 
 
 @click.command("serve", epilog=_settings_epilog())
@@ -103,15 +156,14 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
                 "never on a command line; the server's output is redacted")
     if dry_run:
         if as_json:
-            started = result.exec_argv
-            click.echo(json.dumps({"argv": shown, "exec": started, "env": result.env_changes,
-                                   "unset": list(result.unset), "secrets_via_environment": result.secrets_passed},
-                                  indent=2))
+            _emit(json.dumps({"argv": shown, "exec": result.exec_argv, "env": result.env_changes,
+                              "unset": list(result.unset), "secrets_via_environment": result.secrets_passed},
+                             indent=2), reveal=show_secrets)
         else:
-            click.echo(shlex.join(shown))
+            _emit(shlex.join(shown), reveal=show_secrets)
         return
     if print_cmd:
-        click.echo(shlex.join(shown), err=True)
+        _emit(shlex.join(shown), err=True, reveal=show_secrets)
     launch.make_cache_dirs(result)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -121,10 +173,11 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
 @click.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the README's settings table.")
 @click.option("--show-secrets", is_flag=True, help="Show secret values instead of ***.")
+@reports_errors
 def settings_cmd(markdown: bool, show_secrets: bool) -> None:
     """List every setting: variable, type, default, SGLang flag and current value."""
     if markdown:
-        click.echo(settings.markdown_table(), nl=False)
+        _emit(settings.markdown_table(), nl=False)
         return
     rows = [("VARIABLE", "TYPE", "DEFAULT", "SGLANG FLAG", "VALUE")]
     for s in settings.TABLE:
@@ -132,7 +185,7 @@ def settings_cmd(markdown: bool, show_secrets: bool) -> None:
         rows.append((s.env, s.kind, s.default or "", flag, settings.display_value(s, os.environ.get(s.env), show_secrets)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+        _emit("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4], reveal=show_secrets)
 
 
 @click.group(epilog=_settings_epilog())
@@ -159,7 +212,7 @@ def activate_env(sglang: str | None, cache_dir: str | None) -> None:
 
     top, record = closure.activation_record(sglang or closure.sglang_on_path())
     if not cache_dir:
-        click.echo(record, nl=False)
+        _emit(record, nl=False)
         return
     target = os.path.join(cache_dir, closure.cache_name(top))
     try:
@@ -203,25 +256,32 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     url = url or _server_url(values)
 
     def report(seen: "health.Observation", elapsed: float) -> None:
-        click.echo(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
+        _emit(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
 
-    click.echo(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
-    out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report)
+    _emit(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
+    watch = health.LogWatch(log_file) if log_file else None
+    out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report, log=watch)
     if out.result == health.READY:
-        click.echo(f"ready after {out.elapsed:.1f} s", err=True)
+        _emit(f"ready after {out.elapsed:.1f} s", err=True)
         for line in health.ready_exports(url, key, show_secrets):
-            click.echo(line)
+            _emit(line, reveal=show_secrets)
         return
-    if out.result == "died":
+    if out.result == health.DIED:
         status = f"exit status {out.exit_status}" if out.exit_status is not None else "exit status unknown (already reaped)"
         message = f"server process {pid} exited ({status}) after {out.elapsed:.1f} s"
+    elif out.result == health.FATAL:
+        message = f"server cannot become ready after {out.elapsed:.1f} s: {out.fatal}"
     else:
         last = f"; last: {out.last.state} ({out.last.detail})" if out.last else ""
         message = f"{url} not ready after {out.elapsed:.1f} s{last}"
-    if log_file:
-        click.echo(f"--- last lines of {log_file} ---", err=True)
+    if watch is not None:
+        from . import causes
+
+        for line in causes.diagnose(watch.tail_lines()):
+            _emit(line, err=True)
+        _emit(f"--- last lines of {log_file} ---", err=True)
         for line in health.log_tail(log_file):
-            click.echo(line, err=True)
+            _emit(line, err=True)
     _fail(message, out.exit_code)
 
 
@@ -246,13 +306,13 @@ def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max
     except query.QueryError as exc:
         _fail(str(exc), 1)
     if as_json:
-        click.echo(json.dumps(answer.raw, indent=2))
+        _emit(json.dumps(answer.raw, indent=2))
         return
     if answer.reasoning:
-        click.echo("## reasoning")
-        click.echo(answer.reasoning.strip())
-        click.echo("\n## answer")
-    click.echo(answer.content.strip())
+        _emit("## reasoning")
+        _emit(answer.reasoning.strip())
+        _emit("\n## answer")
+    _emit(answer.content.strip())
     stats = [f"model {answer.model}"]
     if answer.prompt_tokens is not None:
         cached = f" ({answer.cached_tokens} from the prefix cache)" if answer.cached_tokens is not None else ""
@@ -262,7 +322,7 @@ def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max
     if answer.ttft is not None:
         stats.append(f"first token {answer.ttft:.3f} s")
     stats.append(f"total {answer.total:.3f} s")
-    click.echo("\n" + " | ".join(stats), err=True)
+    _emit("\n" + " | ".join(stats), err=True)
 
 
 @main.command("doctor")
@@ -276,12 +336,12 @@ def doctor_cmd(as_json: bool, nvidia_smi: str) -> None:
     checks = doctor.run(dict(os.environ), nvidia_smi=nvidia_smi)
     bad = doctor.failed(checks)
     if as_json:
-        click.echo(json.dumps({"ok": not bad, "checks": [c.as_dict() for c in checks]}, indent=2))
+        _emit(json.dumps({"ok": not bad, "checks": [c.as_dict() for c in checks]}, indent=2))
     else:
         for c in checks:
-            click.echo(f"[{c.status:^4}] {c.name}: {c.message}")
+            _emit(f"[{c.status:^4}] {c.name}: {c.message}")
             if c.fix and c.status != doctor.OK:
-                click.echo(f"       fix: {c.fix}")
+                _emit(f"       fix: {c.fix}")
     if bad:
         sys.exit(1)
 
