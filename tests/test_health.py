@@ -113,7 +113,8 @@ def _cli(*args, env_extra=None, timeout=60):
 
 
 def test_cli_wait_prints_progress_and_paste_ready_lines():
-    with Peer(open_after=0.5, warmup_503s=2, api_key="sk-cli") as peer:
+    # The port opens late enough that even a slow start of the CLI sees it closed first.
+    with Peer(open_after=3.0, warmup_503s=2, api_key="sk-cli") as peer:
         proc = _cli("wait", "--interval", "0.1", "--timeout", "30",
                     env_extra={"SGLANG_PORT": str(peer.port), "SGLANG_API_KEY": "sk-cli"})
     assert proc.returncode == 0, proc.stderr

@@ -170,16 +170,17 @@ FATAL: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"(?:Scheduler|TokenizerManager|DetokenizerManager|DataParallelController) hit an exception"),
      "a server subprocess crashed"),
 )
-_PORT = re.compile(r"\('[^']*', (\d+)\)|port (\d+)|:(\d{2,5})\b")
+_PORT = re.compile(r"\('[^']*', (\d+)\)|\bport (\d+)|address \S*:(\d+)")
 
 
 def fatal(line: str) -> str | None:
     """A description if `line` means the server can never become ready, else None."""
+    line = _LOG_PREFIX.sub("", line)
     for pattern, what in FATAL:
         if pattern.search(line):
             port = _PORT.search(line) if "98" in line or "in use" in line else None
             number = next((g for g in port.groups() if g), None) if port else None
-            return f"{what}{f' (port {number})' if number else ''}: {_clip(_LOG_PREFIX.sub('', line).strip())}"
+            return f"{what}{f' (port {number})' if number else ''}: {_clip(line.strip())}"
     return None
 
 

@@ -183,6 +183,13 @@ def process_exit(pid: int) -> tuple[bool, int | None]:
     return False, None
 
 
+def _probe_into(into: dict, client, url: str, api_key: str | None, timeout: float) -> None:
+    try:
+        into["seen"] = probe(client, url, api_key, timeout)
+    except Exception as exc:  # noqa: BLE001 - a thread's traceback would reach the user's terminal
+        into["seen"] = Observation(UNEXPECTED, type(exc).__name__)
+
+
 def wait(url: str, timeout: float = 900.0, interval: float = 2.0, api_key: str | None = None,
          pid: int | None = None, on_change: Callable[[Observation, float], None] | None = None,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
@@ -211,6 +218,10 @@ def wait(url: str, timeout: float = 900.0, interval: float = 2.0, api_key: str |
                 return Outcome(FATAL, clock() - start, last, fatal=found)
         return None
 
+    import threading
+
+    pending: dict[str, Observation] = {}
+    probing: threading.Thread | None = None
     try:
         with wall_clock(timeout), httpx2.Client(timeout=30.0) as client:
             while True:
@@ -221,18 +232,23 @@ def wait(url: str, timeout: float = 900.0, interval: float = 2.0, api_key: str |
                 remaining = timeout - (now - start)
                 if remaining <= 0:
                     return Outcome(TIMEOUT, now - start, last)
-                if now >= next_probe:
-                    seen = probe(client, url, api_key, timeout=max(1.0, min(30.0, remaining)))
+                if probing is not None and not probing.is_alive():
+                    probing = None
+                    seen = pending.pop("seen")
                     if on_change is not None and (last is None or seen != last):
                         on_change(seen, clock() - start)
                     last = seen
                     if seen.state == READY:
                         return Outcome(READY, clock() - start, seen)
                     next_probe = clock() + interval
-                remaining = timeout - (clock() - start)
-                if remaining <= 0:
-                    return Outcome(TIMEOUT, clock() - start, last)
-                sleep(max(0.0, min(TICK, remaining, next_probe - clock())))
+                if probing is None and clock() >= next_probe:
+                    # In a thread of its own: a probe may take up to 30 s (a warm-up forward pass, a
+                    # peer that accepts and never answers), and a dead server or a fatal log line
+                    # must still end the wait within a TICK.
+                    probing = threading.Thread(target=_probe_into, daemon=True,
+                                               args=(pending, client, url, api_key, max(1.0, min(30.0, remaining))))
+                    probing.start()
+                sleep(min(TICK, max(0.0, timeout - (clock() - start))))
     except DeadlineExceeded:
         return ended() or Outcome(TIMEOUT, clock() - start, last)
 
