@@ -66,6 +66,8 @@ def _learn_secrets(env: dict[str, str]) -> None:
                 texts.append(text)
     for text in texts:
         _SECRETS.update(argv.secret_values(text))
+    # Masking a two-letter "secret" literally would garble every line; flags still hide such values.
+    _SECRETS.difference_update({s for s in _SECRETS if len(s) < 4})
 
 
 def _settings_epilog() -> str:
@@ -291,18 +293,19 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
 @click.option("--model", help="Model name [default: the first one /v1/models lists].")
 @click.option("--stream", is_flag=True, help="Stream the answer and report time to first token.")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Cap the answer's length.")
+@click.option("--temperature", type=click.FloatRange(min=0), help="Sampling temperature (0: the same answer every time) [default: the server's].")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds for the whole request.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response (with --stream: the list of chunks).")
 @reports_errors
 def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max_tokens: int | None,
-              timeout: float, as_json: bool) -> None:
+              temperature: float | None, timeout: float, as_json: bool) -> None:
     """Send one chat completion to /v1/chat/completions and print the answer, timings and cache use."""
     from . import query
 
     values = settings.load(dict(os.environ))
     try:
         answer = query.chat(url or _server_url(values), prompt, api_key=_api_key(values), model=model,
-                            stream=stream, max_tokens=max_tokens, timeout=timeout)
+                            stream=stream, max_tokens=max_tokens, timeout=timeout, temperature=temperature)
     except query.QueryError as exc:
         _fail(str(exc), 1)
     if as_json:

@@ -30,7 +30,7 @@ CACHE_DIRS = {
 UNSET = ("SGLANG_PORT",)
 # Started as a script by the serving interpreter: keys travel in its environment, not on a command line.
 BOOTSTRAP = Path(bootstrap.__file__).resolve()
-KEY_MAX = 4096
+KEY_MIN, KEY_MAX = 8, 4096
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,10 @@ def _check_key(setting: str, shown: str, key: str) -> str:
     # A key travels in an HTTP header: visible ASCII only. The message never quotes the key.
     if not key:
         raise ConfigError(setting, shown, "an API key (it is empty)")
+    if len(key) < KEY_MIN:
+        # Shorter is guessable, and a secret that short could not be masked in logs without
+        # masking half of every line.
+        raise ConfigError(setting, shown, f"an API key of at least {KEY_MIN} characters (it has {len(key)})")
     if len(key) > KEY_MAX:
         raise ConfigError(setting, shown, f"an API key of at most {KEY_MAX} characters (it has {len(key)})")
     bad = next((i for i, ch in enumerate(key) if not "!" <= ch <= "~"), None)
