@@ -166,17 +166,18 @@ def topology(values: "Settings", env: Mapping[str, str]) -> Topology:
             raise ConfigError(DIST_INIT_ADDR, address, f"a port other than SGLANG_PORT={dist_port} (the leader binds both)")
         if dist_port == bootstrap_port(values):
             raise ConfigError(DIST_INIT_ADDR, address, f"a port other than the prefill bootstrap port {dist_port} (the leader binds both)")
+    requested_tp = values.get("SGLANG_TP_SIZE")
+    if nnodes > 1 and requested_tp != "auto":
+        check_tp(requested_tp or 1, nnodes, explicit=requested_tp is not None)
     return Topology(nnodes, rank, address, tuple(from_lws))
 
 
 # ---------------------------------------------------------------- tensor parallel across nodes
 
-def divides(size: int, attention: int | None, kv: int | None) -> bool:
-    return all(n is None or n % size == 0 for n in (attention, kv))
-
-
 def auto_tp(gpus_per_node: int, nnodes: int, attention: int | None, kv: int | None) -> int | None:
-    """Total TP for `auto`: the most GPUs per node (<= visible) whose total divides the heads; None if none does."""
+    """Total TP for `auto`: the most GPUs per node (<= visible) whose total the heads allow; None if none does."""
+    from .tp import divides
+
     return next((g * nnodes for g in range(gpus_per_node, 0, -1) if divides(g * nnodes, attention, kv)), None)
 
 
