@@ -110,11 +110,11 @@ TABLE: tuple[Setting, ...] = (
             default="7.5,8.0,8.6,8.9,9.0,10.0,12.0"),
     # One server across several nodes (see nodes.py); `auto` reads what LeaderWorkerSet injects into its pods.
     Setting("SGLANG_NNODES", "nodes", "Nodes one server spans (tensor parallel across nodes): a positive integer, or `auto` (LWS_GROUP_SIZE, set by LeaderWorkerSet).",
-            flags=_f("--nnodes"), examples=("1", "2")),
+            flags=_f("--nnodes"), examples=("2",)),
     Setting("SGLANG_NODE_RANK", "rank", "This node's rank, 0 on the node that serves the API: an integer, or `auto` (LWS_WORKER_INDEX).",
-            flags=_f("--node-rank"), examples=("0", "1")),
+            flags=_f("--node-rank"), examples=("1",)),
     Setting("SGLANG_DIST_INIT_ADDR", "address", "Rank 0's host:port for torch.distributed ([v6 address]:port for IPv6), the same on every node; or `auto` (LWS_LEADER_ADDRESS and SGLANG_DIST_INIT_PORT).",
-            flags=_f("--dist-init-addr"), examples=("10.0.0.2:20000", "[fd00::2]:20000", "sglang-0.sglang.sglang:20000")),
+            flags=_f("--dist-init-addr"), examples=("sglang-multinode-0.sglang-multinode.sglang:20000", "[fd00::2]:20000")),
     Setting("SGLANG_DIST_INIT_PORT", "port", "Port that SGLANG_DIST_INIT_ADDR=auto adds to the leader's address (20000, as in SGLang's own LeaderWorkerSet example); SGLang also opens ports just above it on the leader.",
             default="20000"),
     # Prefill/decode disaggregation: choices as both real parsers list them (tests/test_nodes.py compares).
@@ -122,11 +122,11 @@ TABLE: tuple[Setting, ...] = (
             flags=_f("--disaggregation-mode"), choices=("prefill", "decode"), examples=("prefill", "decode")),
     Setting("SGLANG_DISAGGREGATION_TRANSFER_BACKEND", "choice", "How KV cache moves from prefill to decode (mooncake needs RDMA; mooncake_tcp forces TCP).",
             flags=_f("--disaggregation-transfer-backend"), choices=("mooncake", "nixl", "ascend", "fake", "mori", "mooncake_tcp"),
-            value_since={"mooncake_tcp": "0.5.13"}, examples=("mooncake", "nixl", "mooncake_tcp")),
+            value_since={"mooncake_tcp": "0.5.13"}, examples=("nixl", "mooncake_tcp")),
     Setting("SGLANG_DISAGGREGATION_BOOTSTRAP_PORT", "port", "Port of a prefill server's bootstrap server, which decode servers connect to (SGLang's default 8998); must differ from SGLANG_PORT.",
-            flags=_f("--disaggregation-bootstrap-port"), examples=("8998", "9000")),
+            flags=_f("--disaggregation-bootstrap-port"), examples=("9000",)),
     Setting("SGLANG_DISAGGREGATION_IB_DEVICE", "text", "InfiniBand devices for the KV transfer, comma-separated (mlx5_0,mlx5_1); unset: detected.",
-            flags=_f("--disaggregation-ib-device"), examples=("mlx5_0", "mlx5_0,mlx5_1")),
+            flags=_f("--disaggregation-ib-device"), examples=("mlx5_0,mlx5_1",)),
 )
 
 BY_NAME: Mapping[str, Setting] = MappingProxyType({s.env: s for s in TABLE})
