@@ -51,11 +51,12 @@ def compose(tmp: Path, resource: Path, *components: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory) -> dict[str, list[dict]]:
     out = {"multinode": render(K8S / "multinode"), "multinode/gateway": render(K8S / "multinode" / "gateway"),
-           "pd": render(K8S / "pd")}
+           "pd": render(K8S / "pd"), "pd/multinode": render(K8S / "pd" / "multinode")}
     combos = {
         "gateway+monitoring+autoscaling": (K8S / "gateway", MONITORING, AUTOSCALING),
         "multinode/gateway+monitoring+api-key": (K8S / "multinode" / "gateway", MONITORING, API_KEY),
         "pd+monitoring+api-key": (K8S / "pd", MONITORING, API_KEY),
+        "pd/multinode+monitoring+api-key": (K8S / "pd" / "multinode", MONITORING, API_KEY),
         "base+monitoring": (K8S, MONITORING),
     }
     for name, (resource, *components) in combos.items():
@@ -63,9 +64,9 @@ def renders(tmp_path_factory) -> dict[str, list[dict]]:
     return out
 
 
-@pytest.fixture(scope="module", params=["multinode", "multinode/gateway", "pd", "gateway+monitoring+autoscaling",
-                                        "multinode/gateway+monitoring+api-key", "pd+monitoring+api-key",
-                                        "base+monitoring"])
+@pytest.fixture(scope="module", params=["multinode", "multinode/gateway", "pd", "pd/multinode",
+                                        "gateway+monitoring+autoscaling", "multinode/gateway+monitoring+api-key",
+                                        "pd+monitoring+api-key", "pd/multinode+monitoring+api-key", "base+monitoring"])
 def rendered(request, renders) -> list[dict]:
     return renders[request.param]
 
@@ -76,9 +77,9 @@ def servers(objects: list[dict]) -> list[tuple[dict, dict, dict]]:
             if t["metadata"]["labels"].get("app.kubernetes.io/name") == "sglang"]
 
 
-def lws_labels(template: dict, index: int) -> dict[str, str]:
+def lws_labels(template: dict, index: int, name: str = LWS) -> dict[str, str]:
     """A LeaderWorkerSet pod's labels: its template's plus what the controller adds (group 0)."""
-    return {**template["metadata"]["labels"], LWS_NAME: LWS, LWS_INDEX: str(index), LWS_GROUP: "0"}
+    return {**template["metadata"]["labels"], LWS_NAME: name, LWS_INDEX: str(index), LWS_GROUP: "0"}
 
 
 def gateway_argv(objects: list[dict]) -> list[str]:
@@ -108,6 +109,8 @@ def test_overlays_render_the_objects_they_promise(renders):
                                                  ("Service", "sglang"), *gateway])
     assert kinds("pd") == sorted([("Deployment", "sglang-decode"), ("Deployment", "sglang-prefill"),
                                   ("Namespace", NAMESPACE), *gateway])
+    assert kinds("pd/multinode") == sorted([("LeaderWorkerSet", "sglang-decode"), ("LeaderWorkerSet", "sglang-prefill"),
+                                            ("Namespace", NAMESPACE), *gateway])
     assert ("ScaledObject", "sglang") in kinds("gateway+monitoring+autoscaling")
     assert {("PodMonitor", "sglang-servers"), ("PodMonitor", "sglang-gateway")} <= set(kinds("pd+monitoring+api-key"))
     for objects in renders.values():
@@ -210,7 +213,7 @@ def test_gateway_role_reads_pods_only(rendered):
 
 
 def test_api_key_component_reaches_every_server_of_every_overlay(renders):
-    for name in ("multinode/gateway+monitoring+api-key", "pd+monitoring+api-key"):
+    for name in ("multinode/gateway+monitoring+api-key", "pd+monitoring+api-key", "pd/multinode+monitoring+api-key"):
         found = servers(renders[name])
         assert found
         for _, template, c in found:
@@ -308,14 +311,26 @@ def test_every_pod_of_a_group_runs_an_argv_the_real_sglang_parses(renders, versi
 
 # --- prefill/decode ---------------------------------------------------------------------------
 
+PD = ("pd", "pd/multinode")
+
+
 def pd_parts(objects: list[dict], role: str) -> tuple[dict, dict, dict]:
-    deployment = find(objects, "Deployment", f"sglang-{role}")
-    template = deployment["spec"]["template"]
-    return deployment, template, container(template, "sglang")
+    """(workload, pod template, container) of the prefill or decode servers: a Deployment, or a LeaderWorkerSet."""
+    (workload,) = [o for o in objects if o["metadata"]["name"] == f"sglang-{role}" and o["kind"] != "Service"]
+    (template,) = [t for o, t in pod_specs([workload])]
+    return workload, template, container(template, "sglang")
 
 
-def test_prefill_and_decode_servers_and_the_bootstrap_port(renders):
-    objects = renders["pd"]
+def pd_pod_labels(workload: dict, template: dict, index: int = 0) -> dict[str, str]:
+    """A prefill/decode pod's labels: a Deployment's template, or the template plus LeaderWorkerSet's."""
+    if workload["kind"] == "LeaderWorkerSet":
+        return lws_labels(template, index, workload["metadata"]["name"])
+    return template["metadata"]["labels"]
+
+
+@pytest.mark.parametrize("name", PD)
+def test_prefill_and_decode_servers_and_the_bootstrap_port(renders, name):
+    objects = renders[name]
     _, prefill, pc = pd_parts(objects, "prefill")
     _, decode, dc = pd_parts(objects, "decode")
     assert env_values(pc)["SGLANG_DISAGGREGATION_MODE"] == "prefill"
@@ -324,38 +339,66 @@ def test_prefill_and_decode_servers_and_the_bootstrap_port(renders):
     assert int(env_values(pc)["SGLANG_DISAGGREGATION_BOOTSTRAP_PORT"]) == bootstrap
     assert int(prefill["metadata"]["annotations"]["sglang.ai/bootstrap-port"]) == bootstrap
     assert bootstrap != http_port(pc) and http_port(pc) == http_port(dc)
-    for deployment, template, _ in (pd_parts(objects, "prefill"), pd_parts(objects, "decode")):
-        assert deployment["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
-        assert "persistentVolumeClaim" not in next(v for v in template["spec"]["volumes"] if v["name"] == "cache")
+    for workload, template, c in (pd_parts(objects, "prefill"), pd_parts(objects, "decode")):
+        if workload["kind"] == "Deployment":
+            assert workload["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+            assert "persistentVolumeClaim" not in next(v for v in template["spec"]["volumes"] if v["name"] == "cache")
+        else:  # the multi-node server's group, per-pod claims and all
+            multinode, _, _ = lws_parts(renders["multinode"])
+            lwt, ref = workload["spec"]["leaderWorkerTemplate"], multinode["spec"]["leaderWorkerTemplate"]
+            assert {k: v for k, v in lwt.items() if k != "workerTemplate"} == {k: v for k, v in ref.items() if k != "workerTemplate"}
+            assert env_values(c).items() >= env_values(container(ref["workerTemplate"], "sglang")).items()
     # Clients go through the gateway only.
     assert [o["metadata"]["name"] for o in objects if o["kind"] == "Service"] == ["sglang-gateway"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_prefill_and_decode_argvs_parse_with_the_real_sglang(renders, version):
-    parts = {role: pd_parts(renders["pd"], role)[2] for role in ("prefill", "decode")}
-    argvs = [planned_argv(pod_env(c, version, {})) for c in parts.values()]
-    for (role, c), argv, result in zip(parts.items(), argvs, sglang_support.parse_argvs(version, argvs)):
+    cases = []
+    for name in PD:
+        for role in ("prefill", "decode"):
+            workload, _, c = pd_parts(renders[name], role)
+            if workload["kind"] == "Deployment":
+                cases.append((role, c, 0, {}))
+                continue
+            size = workload["spec"]["leaderWorkerTemplate"]["size"]
+            gpus = c["resources"]["limits"]["nvidia.com/gpu"]
+            for index in range(size):
+                cases.append((role, c, index, {
+                    "LWS_LEADER_ADDRESS": f"sglang-{role}-0.sglang-{role}.{NAMESPACE}", "LWS_GROUP_SIZE": str(size),
+                    "LWS_WORKER_INDEX": str(index), "CUDA_VISIBLE_DEVICES": ",".join(map(str, range(gpus)))}))
+    argvs = [planned_argv(pod_env(c, version, injected)) for _, c, _, injected in cases]
+    for (role, c, index, injected), argv, result in zip(cases, argvs, sglang_support.parse_argvs(version, argvs)):
         assert result.ok, (argv, result.error)
         ns = result.namespace
         assert ns["disaggregation_mode"] == role
         assert ns["disaggregation_transfer_backend"] == env_values(c)["SGLANG_DISAGGREGATION_TRANSFER_BACKEND"]
         if role == "prefill":
             assert ns["disaggregation_bootstrap_port"] == port_number(c, "bootstrap")
+        if injected:
+            assert (ns["nnodes"], ns["node_rank"]) == (int(injected["LWS_GROUP_SIZE"]), index)
+            assert ns["dist_init_addr"].startswith(injected["LWS_LEADER_ADDRESS"] + ":")
 
 
-def test_pd_gateway_args_parse_with_the_real_gateway_parser(renders):
-    objects = renders["pd"]
+@pytest.mark.parametrize("name", PD)
+def test_pd_gateway_args_parse_with_the_real_gateway_parser(renders, name):
+    objects = renders[name]
     args = parse_gateway(objects)
-    _, prefill, pc = pd_parts(objects, "prefill")
-    _, decode, _ = pd_parts(objects, "decode")
+    p_workload, prefill, pc = pd_parts(objects, "prefill")
+    d_workload, decode, _ = pd_parts(objects, "decode")
     gateway = find(objects, "Deployment", "sglang-gateway")["spec"]["template"]
     assert args.pd_disaggregation is True and args.service_discovery is True
     assert args.service_discovery_namespace == NAMESPACE and args.service_discovery_port == http_port(pc)
-    for selector, mine, other in ((args.prefill_selector, prefill, decode), (args.decode_selector, decode, prefill)):
-        assert selector and selector.items() <= mine["metadata"]["labels"].items()
-        assert not selector.items() <= other["metadata"]["labels"].items()
+    p_leader, d_leader = pd_pod_labels(p_workload, prefill), pd_pod_labels(d_workload, decode)
+    for selector, mine, other in ((args.prefill_selector, p_leader, d_leader), (args.decode_selector, d_leader, p_leader)):
+        assert selector and selector.items() <= mine.items()
+        assert not selector.items() <= other.items()
         assert not selector.items() <= gateway["metadata"]["labels"].items()
+    # Multi-node groups: the leaders only (the pods of rank > 0 serve no API and no bootstrap server).
+    for workload, template, selector in ((p_workload, prefill, args.prefill_selector),
+                                         (d_workload, decode, args.decode_selector)):
+        if workload["kind"] == "LeaderWorkerSet":
+            assert not selector.items() <= pd_pod_labels(workload, template, 1).items()
     # The router reads the bootstrap port from this annotation (fixed in sglang-router 0.3.2).
     assert args.bootstrap_port_annotation in prefill["metadata"]["annotations"]
     assert (args.prefill_policy, args.decode_policy) == ("cache_aware", "power_of_two")
@@ -436,7 +479,7 @@ def test_autoscaling_refuses_the_single_server(tmp_path):
 
 def test_pod_monitors_scrape_every_server_and_the_gateway_metrics_port(renders):
     for name in ("base+monitoring", "gateway+monitoring+autoscaling", "multinode/gateway+monitoring+api-key",
-                 "pd+monitoring+api-key"):
+                 "pd+monitoring+api-key", "pd/multinode+monitoring+api-key"):
         objects = renders[name]
         monitor = find(objects, "PodMonitor", "sglang-servers")["spec"]
         selector = monitor["selector"]["matchLabels"].items()
@@ -489,23 +532,30 @@ def stop(proc: subprocess.Popen) -> str:
     return proc.communicate(timeout=30)[0].decode(errors="replace")
 
 
-def test_real_gateway_in_pd_mode_routes_through_one_prefill_and_one_decode(renders, tmp_path):
+@pytest.mark.parametrize("name", PD)
+def test_real_gateway_in_pd_mode_routes_through_one_prefill_and_one_decode(renders, tmp_path, name):
     """The rendered PD gateway (its shell wrapper and the real sglang-router) against a stand-in Kubernetes API
     listing one Ready prefill and one Ready decode pod, labelled and annotated as the manifests render them, and
     stand-in SGLang servers for both (tests/k8s_support.StandInServer: no GPU here). The stand-in decode server
-    answers only with the KV cache it fetched from the bootstrap address the gateway gave it."""
-    objects = renders["pd"]
-    _, prefill_t, _ = pd_parts(objects, "prefill")
-    _, decode_t, _ = pd_parts(objects, "decode")
+    answers only with the KV cache it fetched from the bootstrap address the gateway gave it. With multi-node
+    groups the API also lists each group's pod of rank 1, whose stand-in is SGLang's health stub."""
+    objects = renders[name]
+    p_workload, prefill_t, _ = pd_parts(objects, "prefill")
+    d_workload, decode_t, _ = pd_parts(objects, "decode")
     port = free_port()
     with StandInServer("prefill", "127.0.0.2", port, bootstrap_port=0) as prefill, \
-            StandInServer("decode", "127.0.0.3", port) as decode:
-        prefill_pod = ready_pod("sglang-prefill-0", NAMESPACE, prefill_t["metadata"]["labels"], prefill.host)
+            StandInServer("decode", "127.0.0.3", port) as decode, \
+            StandInServer("stub", "127.0.0.4", port) as p_rank1, StandInServer("stub", "127.0.0.5", port) as d_rank1:
+        prefill_pod = ready_pod("sglang-prefill-0", NAMESPACE, pd_pod_labels(p_workload, prefill_t), prefill.host)
         # The rendered annotations, with the stand-in's bootstrap port (as the gateway's ports are made local).
         prefill_pod["metadata"]["annotations"] = {**prefill_t["metadata"]["annotations"],
                                                   "sglang.ai/bootstrap-port": str(prefill.bootstrap_port)}
-        decode_pod = ready_pod("sglang-decode-0", NAMESPACE, decode_t["metadata"]["labels"], decode.host)
-        with FakeKubeAPI([prefill_pod, decode_pod]) as api:
+        pods = [prefill_pod, ready_pod("sglang-decode-0", NAMESPACE, pd_pod_labels(d_workload, decode_t), decode.host)]
+        if p_workload["kind"] == "LeaderWorkerSet":
+            pods += [ready_pod("sglang-prefill-0-1", NAMESPACE, pd_pod_labels(p_workload, prefill_t, 1), p_rank1.host),
+                     ready_pod("sglang-decode-0-1", NAMESPACE, pd_pod_labels(d_workload, decode_t, 1), d_rank1.host)]
+            pods[2]["metadata"]["annotations"] = dict(prefill_pod["metadata"]["annotations"])
+        with FakeKubeAPI(pods) as api:
             proc, base_url, metrics_url = run_gateway(objects, tmp_path, api, port)
             try:
                 assert wait_for_status(base_url + "/readiness", 200) == 200, "the gateway never saw both roles healthy"
@@ -521,6 +571,7 @@ def test_real_gateway_in_pd_mode_routes_through_one_prefill_and_one_decode(rende
     assert p_body["bootstrap_room"] == d_body["bootstrap_room"]
     assert (d_body["bootstrap_host"], d_body["bootstrap_port"]) == ("127.0.0.2", prefill.bootstrap_port)
     assert "/health" in prefill.paths("GET") and "/health" in decode.paths("GET")
+    assert p_rank1.requests == [] and d_rank1.requests == [], "the gateway talked to a pod of rank > 0"
     assert "smg_" in metrics or "sgl_router" in metrics
     for method, path in api.requests:
         assert method == "GET" and re.fullmatch(rf"/api/v1/namespaces/{NAMESPACE}/pods(\?.*)?", path), (method, path)
