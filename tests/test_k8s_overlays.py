@@ -471,6 +471,24 @@ def test_scaled_object_scales_the_gateway_workers_on_sglang_metrics(renders):
             assert f'name="{metric}"' in sources, (version, metric)
 
 
+def test_readme_recipe_scales_multinode_groups(tmp_path):
+    """The README's patch for multi-node groups, taken from the README itself, renders and validates."""
+    readme = (K8S.parent / "README.md").read_text()
+    recipe = re.search(r"```yaml\n(  patches:\n(?:.*\n)*?.*LeaderWorkerSet, name: sglang-multinode\}\n(?:.*\n)*?)  ```",
+                       readme.split("For multi-node groups (`k8s/multinode/gateway`)", 1)[1]).group(1)
+    rel = lambda p: os.path.relpath(p, tmp_path)  # noqa: E731
+    (tmp_path / "kustomization.yaml").write_text(
+        f"resources: [{rel(K8S / 'multinode' / 'gateway')}]\ncomponents: [{rel(MONITORING)}, {rel(AUTOSCALING)}]\n"
+        + "\n".join(line[2:] for line in recipe.splitlines()) + "\n")
+    objects = render(tmp_path)
+    scaled = find(objects, "ScaledObject", "sglang")
+    assert not list(crd_validator(scaled["apiVersion"], "ScaledObject").iter_errors(scaled))
+    ref = scaled["spec"]["scaleTargetRef"]
+    lws = find(objects, ref["kind"], ref["name"])
+    assert lws["apiVersion"] == ref["apiVersion"] and "replicas" not in lws["spec"]
+    assert not list(crd_validator(lws["apiVersion"], "LeaderWorkerSet").iter_errors(lws))
+
+
 def test_autoscaling_refuses_the_single_server(tmp_path):
     with pytest.raises(subprocess.CalledProcessError) as failed:
         compose(tmp_path, K8S, AUTOSCALING)
