@@ -250,19 +250,32 @@ def _server_url(values: settings.Settings) -> str:
 @click.option("--show-secrets", is_flag=True, help="Print the API key in the export lines instead of ***.")
 @reports_errors
 def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, log_file: str | None, show_secrets: bool) -> None:
-    """Block until /health_generate answers 200 (a real forward pass). Exit 0 ready, 1 timed out, 4 server died."""
-    from . import health
+    """Block until /health_generate answers 200 (a real forward pass); on a node of rank > 0, which serves no API, until its health stub answers. Exit 0 ready, 1 timed out, 4 server died."""
+    from . import health, nodes
 
-    values = settings.load(dict(os.environ))
+    env = dict(os.environ)
+    values = settings.load(env)
     key = _api_key(values)
+    # A node of rank > 0 answers 200 from a health stub that generates nothing: say so, wait only for
+    # the stub (this node's schedulers are up), and print no client exports (there is no API here).
+    stub = None if url else nodes.topology(values, env)
+    stub = stub if stub is not None and not stub.serves_api else None
     url = url or _server_url(values)
 
     def report(seen: "health.Observation", elapsed: float) -> None:
         _emit(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
 
-    _emit(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
+    if stub is not None:
+        _emit(nodes.no_api_note(stub, values.get("SGLANG_PORT")), err=True)
+        _emit(f"waiting for this node's health stub at {url}{health.READY_PATH} (timeout {timeout:.0f} s); "
+              f"for the API: sglang-runtime wait --url http://{stub.leader_host}:{values.get('SGLANG_PORT')}", err=True)
+    else:
+        _emit(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
     watch = health.LogWatch(log_file) if log_file else None
     out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report, log=watch)
+    if out.result == health.READY and stub is not None:
+        _emit(f"node rank {stub.rank} of {stub.nnodes} is up after {out.elapsed:.1f} s (health stub only; no API here)", err=True)
+        return
     if out.result == health.READY:
         _emit(f"ready after {out.elapsed:.1f} s", err=True)
         for line in health.ready_exports(url, key, show_secrets):

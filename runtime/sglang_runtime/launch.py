@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import argv as argv_mod
-from . import bootstrap, envfile, files, preflight, settings, tp, versions
+from . import bootstrap, envfile, files, nodes, preflight, settings, tp, versions
 from .errors import ConfigError, PreflightError
 
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
@@ -141,6 +141,9 @@ def plan(
 ) -> Plan:
     requested = settings.require(values, "SGLANG_MODEL")
     notices: list[str] = []
+    # Multi-node (auto from LeaderWorkerSet) and prefill/decode rules: settings only, so before any host check.
+    topology = nodes.topology(values, env)
+    nodes.check_disaggregation(values)
 
     file_path = settings.path(values, "SGLANG_MODEL_ENV_FILE")
     file_values = envfile.read(file_path)
@@ -176,8 +179,14 @@ def plan(
     resolved = dict(values.values)
     resolved["SGLANG_MODEL"] = model
     resolved["SGLANG_API_KEY"] = api_key
-    if values.get("SGLANG_TP_SIZE") is not None:
-        resolved["SGLANG_TP_SIZE"] = tp.resolve(values.get("SGLANG_TP_SIZE"), tp.model_config(model_dir), env, run)
+    # TP across nodes is the total size; the node settings come resolved from the topology.
+    for name in (nodes.NNODES, nodes.NODE_RANK, nodes.DIST_INIT_ADDR):
+        resolved.pop(name, None)
+    resolved.update(topology.values())
+    if values.get("SGLANG_TP_SIZE") is not None or topology.nnodes > 1:
+        resolved["SGLANG_TP_SIZE"] = nodes.tp_size(values.get("SGLANG_TP_SIZE"), topology.nnodes, tp.model_config(model_dir), env, run)
+    if not topology.serves_api:
+        notices.append(nodes.no_api_note(topology, values.get("SGLANG_PORT")))
     if not values.get("SGLANG_SERVED_NAME") and bundled_from:
         resolved["SGLANG_SERVED_NAME"] = bundled_from
 
