@@ -86,7 +86,10 @@ DEST_ALIASES = {"tp_size": "tensor_parallel_size"}
 def flag_values(tokens: list[str]) -> list[tuple[str, str | None]]:
     pairs = []
     for i, token in enumerate(tokens):
-        if token.startswith("--"):
+        if token.startswith("--") and "=" in token:  # a value starting with '-' is attached
+            flag, _, value = token.partition("=")
+            pairs.append((flag, value))
+        elif token.startswith("--"):
             following = tokens[i + 1] if i + 1 < len(tokens) else None
             pairs.append((token, None if following is None or following.startswith("--") else following))
     return pairs

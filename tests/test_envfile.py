@@ -19,7 +19,7 @@ def test_round_trip(tmp_path):
     values = {f"K{i}": v for i, v in enumerate(NASTY)}
     path = tmp_path / "model.env"
     envfile.write(path, values)
-    assert envfile.read(path) == values
+    assert envfile.read(path, keys=None) == values
     assert path.stat().st_mode & 0o777 == 0o600
 
 
@@ -63,7 +63,7 @@ def test_concurrent_writers_never_leave_a_partial_file(tmp_path):
 
     def read():
         for _ in range(200):
-            seen.append(envfile.read(path))
+            seen.append(envfile.read(path, keys=None))
 
     threads = [threading.Thread(target=write, args=(big,)), threading.Thread(target=write, args=(other,)), threading.Thread(target=read)]
     for t in threads:
@@ -72,3 +72,19 @@ def test_concurrent_writers_never_leave_a_partial_file(tmp_path):
         t.join()
     assert all(v is None or v in (big, other) for v in seen)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.env"]
+
+
+@pytest.mark.parametrize("key", ["LD_PRELOAD", "PYTHONSTARTUP", "SGLANG_PORT", "PATH", "PYTHONPATH"])
+def test_only_the_keys_resolve_model_writes_are_read(tmp_path, key):
+    path = tmp_path / "model.env"
+    envfile.write(path, {envfile.RESOLVED_FOR: "a/b", key: "/tmp/evil.so"})
+    with pytest.raises(ConfigError) as caught:
+        envfile.read(path)
+    assert key in str(caught.value) and "/tmp/evil.so" not in str(caught.value)
+
+
+def test_an_env_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    path = tmp_path / "model.env"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match="regular file"):
+        envfile.read(path)

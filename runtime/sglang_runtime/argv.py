@@ -26,11 +26,12 @@ def secret_values(text: str, secret: frozenset[str] = SECRET_FLAGS) -> set[str]:
     """Values of secret flags in free-form argument text, even text that does not parse (best effort:
     the caller only wants to know what never to print)."""
     import re
-    import shlex
+
+    from . import shellwords
 
     found: set[str] = set()
     try:
-        tokens = shlex.split(text, comments=True)
+        tokens = shellwords.split(text, comments=True)
     except ValueError:
         tokens = text.split()
     found.update(value for _, value in split_secrets(tokens, secret)[1])
@@ -86,7 +87,12 @@ def _tokens(setting: Setting, value: Any, version: Version) -> list[str]:
         )
     tokens = flag.split()
     if setting.kind != "bool":
-        tokens.append(str(value))
+        text = str(value)
+        # A value that starts with '-' would be read as a flag; attached with '=' it never is.
+        if text.startswith("-"):
+            tokens[-1] = f"{tokens[-1]}={text}"
+        else:
+            tokens.append(text)
     return tokens
 
 

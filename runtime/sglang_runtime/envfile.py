@@ -36,16 +36,23 @@ def render(values: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse(text: str, origin: str = "env file") -> dict[str, str]:
+def parse(text: str, origin: str = "env file", keys: tuple[str, ...] | None = KEYS) -> dict[str, str]:
+    """KEY='value' lines -> values. By default only the keys resolve-model writes: the file feeds the
+    server's environment, so a key such as LD_PRELOAD or PYTHONSTARTUP put there by anyone else is refused."""
+    from . import shellwords
+
     try:
-        tokens = shlex.split(text, comments=True, posix=True)
+        tokens = shellwords.split(text, comments=True)
     except ValueError as exc:
         raise ConfigError("SGLANG_MODEL_ENV_FILE", origin, f"KEY='value' lines ({exc})") from None
     values: dict[str, str] = {}
     for token in tokens:
         key, eq, value = token.partition("=")
         if not eq or not _KEY.match(key):
-            raise ConfigError("SGLANG_MODEL_ENV_FILE", origin, f"KEY='value' lines, found {token[:40]!r}")
+            raise ConfigError("SGLANG_MODEL_ENV_FILE", origin, "KEY='value' lines (found a word that is not one)")
+        if keys is not None and key not in keys:
+            raise ConfigError("SGLANG_MODEL_ENV_FILE", origin,
+                              f"only the keys sglang-resolve-model writes ({', '.join(keys)}), not {key[:40]}")
         values[key] = value
     return values
 
@@ -73,10 +80,11 @@ def write(path: Path, values: Mapping[str, str]) -> None:
     write_atomic(path, render(values))
 
 
-def read(path: Path) -> dict[str, str] | None:
+def read(path: Path, keys: tuple[str, ...] | None = KEYS) -> dict[str, str] | None:
     """The file's values, or None when there is no file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from . import files
+
+    if not os.path.lexists(path):
         return None
-    return parse(text, str(path))
+    text = files.read_text(path, "SGLANG_MODEL_ENV_FILE", "an env file written by sglang-resolve-model", files.SMALL_LIMIT)
+    return parse(text, str(path), keys)

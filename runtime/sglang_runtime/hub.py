@@ -16,10 +16,12 @@ from typing import Iterable, Sequence
 
 from huggingface_hub import constants
 
+from . import files
 from .errors import ConfigError
+from .settings import valid_repo_id, valid_revision
 
-_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _COMMIT = re.compile(r"[0-9a-f]{40}\Z")
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 SETTING = "SGLANG_MODEL"
 
@@ -41,7 +43,8 @@ def default_hf_cache() -> Path:
 
 
 def looks_like_repo_id(model: str) -> bool:
-    return bool(_REPO_ID.match(model)) and not model.startswith((".", "/", "~"))
+    return valid_repo_id(model) and not model.startswith((".", "/", "~"))
+
 
 
 def search_roots(flox_env: str | None, model_path: Sequence[str], hf_cache: Path) -> list[Path]:
@@ -54,26 +57,36 @@ def search_roots(flox_env: str | None, model_path: Sequence[str], hf_cache: Path
 
 
 def snapshot_for(repo_id: str, repo_dir: Path, revision: str) -> Path:
+    """The snapshot `revision` names: through refs/<revision>, or a commit id directly.
+
+    Never a guess: a revision the local copy does not have is an error, not its only snapshot.
+    The one exception is a hand-made bundle with no refs/ at all, served for the default "main".
+    """
     snapshots = repo_dir / "snapshots"
+    if not valid_revision(revision):
+        raise ConfigError("SGLANG_MODEL_REVISION", revision, "a branch, tag or commit name (no '..', no leading '/')")
     ref = repo_dir / "refs" / revision
-    if ref.is_file():
-        commit = ref.read_text(encoding="utf-8").strip()
+    if os.path.lexists(ref) and not ref.is_dir():  # a FIFO or a link to a device too: the reader refuses it
+        text = files.read_text(ref, SETTING, f"{repo_id}: a refs/{revision} file holding a commit id", files.SMALL_LIMIT)
+        commit = text.strip()
+        if not _COMMIT.match(commit):
+            # Its contents are not quoted: a ref file is a name, never a path to follow.
+            raise ConfigError(SETTING, repo_id, f"{ref} to hold a 40-hex commit id (it does not)")
         target = snapshots / commit
         if not target.is_dir():
-            raise ConfigError(SETTING, repo_id, f"a complete bundle: {ref} names snapshot {commit!r}, which is missing from {snapshots}")
+            raise ConfigError(SETTING, repo_id, f"a complete bundle: {ref} names snapshot {commit}, which is missing from {snapshots}")
         return target
     if _COMMIT.match(revision) and (snapshots / revision).is_dir():
         return snapshots / revision
     found = sorted(p.name for p in snapshots.iterdir() if p.is_dir()) if snapshots.is_dir() else []
-    if len(found) == 1:
+    if revision == "main" and not (repo_dir / "refs").exists() and len(found) == 1:
         return snapshots / found[0]
+    refs = sorted(p.relative_to(repo_dir / "refs").as_posix() for p in (repo_dir / "refs").rglob("*") if not p.is_dir()) \
+        if (repo_dir / "refs").is_dir() else []
     if not found:
         raise ConfigError(SETTING, repo_id, f"a complete bundle: {repo_dir} has no refs/{revision} and no snapshot")
-    raise ConfigError(
-        SETTING, repo_id,
-        f"one snapshot or a refs/{revision} file in {repo_dir}: found {len(found)} snapshots ({', '.join(found)}); "
-        "set SGLANG_MODEL_REVISION to one of them",
-    )
+    have = f"refs: {_listing(refs) or 'none'}; snapshots: {_listing(found)}"
+    raise ConfigError("SGLANG_MODEL_REVISION", revision, f"a revision the local copy of {repo_id} has ({have})")
 
 
 def _listing(names: Iterable[str], limit: int = 3) -> str:
@@ -94,12 +107,12 @@ def check_snapshot(model: str, snapshot: Path) -> None:
     if indexes:
         missing: set[str] = set()
         for index in indexes:
-            try:
-                weight_map = json.loads((snapshot / index).read_text(encoding="utf-8"))["weight_map"]
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(SETTING, model, f"a readable weight index ({snapshot / index}: {exc})") from None
+            data = files.read_json(snapshot / index, SETTING, "a readable weight index")
+            weight_map = data.get("weight_map")
+            if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+                raise ConfigError(SETTING, model, f"a weight index whose weight_map maps tensor names to file names ({snapshot / index})")
             for shard in set(weight_map.values()):
-                if shard not in entries or not (snapshot / shard).exists():
+                if "/" in shard or shard not in entries or not (snapshot / shard).exists():
                     missing.add(shard)
         if missing:
             raise ConfigError(SETTING, model, f"every weight file its index names ({snapshot} lacks {_listing(missing)})")

@@ -7,14 +7,13 @@ found here, in milliseconds, before SGLang spends minutes loading weights.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import argv as argv_mod
-from . import bootstrap, envfile, files, nodes, preflight, settings, tp, versions
+from . import bootstrap, envfile, files, nodes, preflight, settings, shellwords, tp, versions
 from .errors import ConfigError, PreflightError
 
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
@@ -108,7 +107,7 @@ def read_args_file(path: str) -> list[str]:
     args: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         try:
-            args += shlex.split(line, comments=True)
+            args += shellwords.split(line, comments=True)
         except ValueError as exc:
             raise ConfigError("SGLANG_ARGS_FILE", path, f"shell-like quoted arguments (line {number}: {exc})") from None
     return args
@@ -125,8 +124,9 @@ def model_from_envfile(requested: str, path: Path, values: Mapping[str, str] | N
             f"the model {path} was resolved for ({resolved_for!r}); run sglang-resolve-model again",
         )
     model = values.get(envfile.RESOLVED_MODEL, requested)
-    # A cleared cache (tokenizer shadow) or a removed bundle: say so now, not after SGLang starts.
-    if os.path.isabs(model) and not os.path.isdir(model):
+    # Either a directory (bundle, cache, shadow, local path) or the Hub id SGLang will download.
+    # A cleared cache or a removed bundle: say so now, not after SGLang starts.
+    if not os.path.isdir(model) and (os.path.isabs(model) or not settings.valid_repo_id(model)):
         raise ConfigError("SGLANG_MODEL", requested, f"the directory {path} points to ({model}), which is gone; run sglang-resolve-model again")
     return model, values.get(envfile.BUNDLED_FROM) or None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -51,9 +51,9 @@ def _f(flag: str) -> tuple[tuple[str, str], ...]:
 
 
 TABLE: tuple[Setting, ...] = (
-    Setting("SGLANG_MODEL", "text", "Model to serve: a Hugging Face id (org/name) or a local directory with config.json. Required.",
+    Setting("SGLANG_MODEL", "model", "Model to serve: a Hugging Face id (org/name) or a local directory with config.json. Required.",
             flags=_f("--model-path"), examples=("microsoft/Phi-4-mini-instruct-FP8-TORCHAO",)),
-    Setting("SGLANG_MODEL_REVISION", "text", "Revision (a refs/ name) of a cached or bundled model.", default="main"),
+    Setting("SGLANG_MODEL_REVISION", "revision", "Revision (a refs/ name) of a cached or bundled model.", default="main"),
     Setting("SGLANG_MODEL_PATH", "pathlist", "Extra colon-separated HF-cache directories searched after the Flox bundle, before the user's HF cache."),
     Setting("SGLANG_HOST", "text", "Address the HTTP server binds.", default="0.0.0.0",
             flags=_f("--host"), examples=("0.0.0.0", "127.0.0.1")),
@@ -228,10 +228,44 @@ def _json_object(s: Setting, raw: str) -> str:
 
 
 def _args(s: Setting, raw: str) -> tuple[str, ...]:
+    from . import shellwords
+
     try:
-        return tuple(shlex.split(raw))
+        return tuple(shellwords.split(raw))
     except ValueError as exc:
         raise ConfigError(s.env, raw, f"shell-like quoted arguments ({exc})") from None
+
+
+def _model(s: Setting, raw: str) -> str:
+    # What reaches --model-path: never a flag, never a line break that could split a log or a file.
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
+        raise ConfigError(s.env, raw, "a Hugging Face id or a model directory, without control characters")
+    if raw.startswith("-"):
+        raise ConfigError(s.env, raw, "a Hugging Face id or a model directory, not something that starts with '-'")
+    return raw
+
+
+# A git ref name as the Hub uses them ("main", "v2.0", "refs/pr/1"): never a way out of refs/.
+_REVISION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)*\Z")
+
+
+# huggingface_hub's validate_repo_id: an optional namespace, a name of at most 96 characters,
+# no "--" or ".." anywhere. One-part ids ("gpt2") are the Hub's legacy canonical models.
+_REPO_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}\Z")
+
+
+def valid_repo_id(model: str) -> bool:
+    return bool(_REPO_ID.match(model)) and "--" not in model and ".." not in model and not model.endswith((".", "-"))
+
+
+def valid_revision(revision: str) -> bool:
+    return len(revision) <= 255 and bool(_REVISION.match(revision)) and ".." not in revision
+
+
+def _revision(s: Setting, raw: str) -> str:
+    if not valid_revision(raw.strip()):
+        raise ConfigError(s.env, raw, "a branch, tag or commit name such as main, v2.0 or refs/pr/1 (no '..', no leading '/')")
+    return raw.strip()
 
 
 def _choice(s: Setting, raw: str) -> str:
@@ -253,6 +287,8 @@ def _pathlist(s: Setting, raw: str) -> tuple[str, ...]:
 
 _PARSERS: Mapping[str, Callable[[Setting, str], Any]] = {
     "text": lambda s, raw: raw,
+    "model": _model,
+    "revision": _revision,
     "path": lambda s, raw: raw,
     "file": lambda s, raw: raw,
     "pathlist": _pathlist,
@@ -273,6 +309,8 @@ _PARSERS: Mapping[str, Callable[[Setting, str], Any]] = {
 
 KIND_HELP: Mapping[str, str] = {
     "text": "string",
+    "model": "HF id or directory",
+    "revision": "ref name or commit",
     "path": "path",
     "file": "file path",
     "pathlist": "colon-separated paths",
