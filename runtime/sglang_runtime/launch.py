@@ -203,8 +203,17 @@ def plan(
         preflight.port_bindable(values.get("SGLANG_HOST"), values.get("SGLANG_PORT"))
         if model_dir is not None:
             preflight.model_readable(model_dir)
+        elif values.get("SGLANG_HUB_CHECK") and not _offline(env, file_values):
+            from . import hubcheck  # only here: it imports huggingface_hub's client
+
+            hubcheck.check(model, values.get("SGLANG_MODEL_REVISION"), env)
     unset = tuple(name for name in UNSET if name in env)
     return Plan(argv, changes, unset, model_dir, version_text, notices, argv_mod.secret_flags(parsed_version))
+
+
+def _offline(env: Mapping[str, str], file_values: Mapping[str, str] | None) -> bool:
+    flags = (env.get("HF_HUB_OFFLINE", ""), (file_values or {}).get("HF_HUB_OFFLINE", ""))
+    return any(flag.strip().upper() in ("1", "ON", "YES", "TRUE") for flag in flags)
 
 
 def make_cache_dirs(plan_: Plan) -> None:

@@ -104,6 +104,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("SGLANG_RUNTIME_CACHE", "path", "Root of the persistent compile caches and the tokenizer shadows.", default="$FLOX_ENV_CACHE"),
     Setting("SGLANG_TOKENIZER_SHIM", "choice", "Rewrite a TokenizersBackend tokenizer config for transformers < 5: auto, always or never.",
             default="auto", choices=("auto", "always", "never")),
+    Setting("SGLANG_HUB_CHECK", "bool", "Before starting a model that is not on disk, ask the Hub (HF_ENDPOINT, HF_TOKEN) "
+            "whether it exists and may be read, and refuse in one line if not; 0 skips it.", default="1"),
     Setting("SGLANG_PREFLIGHT", "bool", "Check port, interpreter and model before launching.", default="1"),
     Setting("SGLANG_DRY_RUN", "bool", "Print the server command instead of starting it (as --dry-run).", default="0"),
     Setting("SGLANG_CUDA_CAPABILITIES", "text", "GPU architectures the SGLang build targets, comma-separated (doctor checks the GPUs against them).",
