@@ -165,6 +165,17 @@ def test_preflight_fails_on_a_busy_port_with_exit_3(flox, tmp_path):
     assert len(no_notice(lines(proc.stderr))) == 1 and f"SGLANG_PORT={port}" in proc.stderr
 
 
+def test_preflight_blames_the_host_setting_for_an_address_this_host_lacks(flox, tmp_path):
+    site = tmp_path / "site"
+    (site / "sglang-0.5.9.dist-info").mkdir(parents=True)
+    write_cached_repo(flox["hub"], MODEL)
+    run_cli("sglang-resolve-model", env=flox_env(flox, SGLANG_MODEL=MODEL), check_rc=0)
+    env = flox_env(flox, SGLANG_MODEL=MODEL, SGLANG_HOST="192.0.2.1", SGLANG_PYTHON="python3", PYTHONPATH=str(site))
+    proc = run_cli("sglang-serve", env=env, check_rc=3)
+    message = no_notice(lines(proc.stderr))
+    assert len(message) == 1 and "SGLANG_HOST='192.0.2.1': not an address of this host" in message[0]
+
+
 def test_preflight_missing_interpreter_is_exit_3(flox):
     env = flox_env(flox, SGLANG_MODEL=MODEL, SGLANG_PYTHON="python-does-not-exist")
     proc = run_cli("sglang-serve", env=env, check_rc=3)

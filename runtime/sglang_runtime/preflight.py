@@ -23,7 +23,20 @@ def port_bindable(host: str, port: int) -> None:
         try:
             sock.bind(address)
         except OSError as exc:
-            raise PreflightError(f"SGLANG_PORT={port}: cannot bind {host}:{port} ({exc.strerror}); another server may be running") from None
+            raise PreflightError(_bind_failure(host, port, exc)) from None
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    """Say what is true: the address, the privilege, or another server."""
+    import errno
+
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"SGLANG_HOST={host!r}: not an address of this host (cannot bind {host}:{port}); use 0.0.0.0 or one of its addresses"
+    if exc.errno == errno.EACCES:
+        return f"SGLANG_PORT={port}: this user may not bind it (ports below 1024 need privileges); choose a port >= 1024"
+    if exc.errno == errno.EADDRINUSE:
+        return f"SGLANG_PORT={port}: {host}:{port} is in use; another server is running there (stop it or set SGLANG_PORT)"
+    return f"SGLANG_PORT={port}: cannot bind {host}:{port} ({exc.strerror})"
 
 
 def interpreter(python: str | None, requested: str) -> str:
