@@ -9,12 +9,13 @@
 # build of sgl_kernel, so cpu/standin (a named STAND-IN that defines the names SGLang imports
 # and raises if any is called) goes first on PYTHONPATH. For trying, not for production.
 #
-# Settings it honours: SGLANG_PORT (default 30000), PYTHON (default python3.11).
+# Settings it honours: SGLANG_PORT (default 30000), PYTHON (default python3.11), TRY_ON_CPU_DIR
+# (default .cache/try-on-cpu: where the server's pid file, log and caches go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-state=.cache/try-on-cpu
+state=${TRY_ON_CPU_DIR:-.cache/try-on-cpu}  # the server's pid, log and caches
 pidfile=$state/server.pid
 log=$state/server.log
 port=${SGLANG_PORT:-30000}
@@ -38,8 +39,8 @@ if running; then
 fi
 
 python=${PYTHON:-python3.11}
-command -v "$python" >/dev/null || { echo "try-on-cpu: $python not found (set PYTHON to a Python 3.11)" >&2; exit 2; }
 if [ ! -x .venv/bin/python ]; then
+  command -v "$python" >/dev/null || { echo "try-on-cpu: $python not found (set PYTHON to a Python 3.11)" >&2; exit 2; }
   step "creating .venv with $python"
   "$python" -m venv .venv
 fi
@@ -63,7 +64,8 @@ mkdir -p "$state"
 service=$(.venv/bin/python -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["services"]["sglang"]["command"])' .flox/env/manifest.toml)
 step "starting SGLang through the service command on http://127.0.0.1:$port (log: $log)"
 # The environment the Flox hook would give the service, pointed at this checkout's folders.
-env FLOX_ENV="$root/.cache/models/smollm2" FLOX_ENV_CACHE="$root/$state/cache" \
+case $state in /*) ;; *) state=$root/$state ;; esac
+env FLOX_ENV="$root/.cache/models/smollm2" FLOX_ENV_CACHE="$state/cache" \
     SGLANG_MODEL="$model" SGLANG_PYTHON="$root/.venv/bin/python" \
     PYTHONPATH="$root/cpu/standin:$root/.cache/sglang-0.5.23:$root/.cache/serve-0.5.23" \
     SGLANG_USE_CPU_ENGINE=1 SGLANG_EXTRA_ARGS="--device cpu --max-total-tokens 4096" \
