@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from sglang_runtime import health
 from sglang_peer import Peer, free_port
@@ -98,8 +99,36 @@ def test_ready_exports_mask_the_key_unless_asked():
 def test_log_tail_keeps_only_the_last_lines(tmp_path):
     log = tmp_path / "server.log"
     log.write_text("".join(f"line {i}\n" for i in range(1000)))
-    assert health.log_tail(log, 3) == ["line 997", "line 998", "line 999"]
-    assert "does not exist" in health.log_tail(tmp_path / "missing.log")[0]
+    assert health.log_tail(health.LogWatch(log), 3) == ["line 997", "line 998", "line 999"]
+    assert "does not exist" in health.log_tail(health.LogWatch(tmp_path / "missing.log"))[0]
+
+
+def test_a_log_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "server.log"
+    os.mkfifo(fifo)
+    watch = health.LogWatch(fifo)
+    assert watch.fatal() is None and "not a regular file" in health.log_tail(watch)[0]
+
+
+def test_wait_reads_a_piped_log_and_ends_at_a_fatal_line(tmp_path):
+    """`... | sglang-runtime wait --log -`: the real CLI, fed a real SGLang 0.5.23 bind-failure line on a pipe."""
+    port = free_port()  # nothing listens: the probe alone would only ever see "refused"
+    line = (f"[2026-12-02 12:11:56] ERROR:    [Errno 98] error while attempting to bind on address "
+            f"('127.0.0.1', {port}): address already in use\n")
+    feeder = subprocess.Popen([sys.executable, "-c", f"import sys, time; time.sleep(1); sys.stdout.write({line!r}); "
+                               "sys.stdout.flush(); time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        started = time.monotonic()
+        proc = subprocess.run([str(Path(sys.executable).parent / "sglang-runtime"), "wait", "--log", "-", "--timeout", "60",
+                               "--url", f"http://127.0.0.1:{port}"], stdin=feeder.stdout, capture_output=True,
+                              text=True, timeout=90)
+        took = time.monotonic() - started
+    finally:
+        feeder.kill()
+    assert proc.returncode == 4 and f"(port {port})" in proc.stderr and took < 20
+    assert "known cause: the HTTP port is taken" in proc.stderr and "--- last lines of the log ---" in proc.stderr
 
 
 def _cli(*args, env_extra=None, timeout=60):
@@ -140,5 +169,6 @@ def test_cli_wait_exit_4_when_the_server_dies_and_shows_its_log(tmp_path):
 
 
 def test_cli_wait_exit_1_on_timeout():
-    proc = _cli("wait", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "0.5", "--interval", "0.1")
+    # Long enough for a first probe to come back on a loaded machine: the message names what it saw.
+    proc = _cli("wait", "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "3", "--interval", "0.1")
     assert proc.returncode == 1 and "not ready after" in proc.stderr and "refused" in proc.stderr

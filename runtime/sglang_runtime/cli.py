@@ -246,7 +246,8 @@ def _server_url(values: settings.Settings) -> str:
 @click.option("--timeout", type=click.FloatRange(min=0), default=900.0, show_default=True, help="Seconds to wait.")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True, help="Seconds between polls.")
 @click.option("--pid", type=int, help="Server process: stop at once, with its exit status, if it dies.")
-@click.option("--log", "log_file", type=click.Path(dir_okay=False), help="Server log: its last lines are printed on failure.")
+@click.option("--log", "log_file", help="The server's log of this start (a file, or - for a pipe): a fatal line ends the wait, "
+              "and on failure the root cause and the last lines are printed.")
 @click.option("--show-secrets", is_flag=True, help="Print the API key in the export lines instead of ***.")
 @reports_errors
 def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, log_file: str | None, show_secrets: bool) -> None:
@@ -271,7 +272,7 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
               f"for the API: sglang-runtime wait --url http://{stub.leader_host}:{values.get('SGLANG_PORT')}", err=True)
     else:
         _emit(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
-    watch = health.LogWatch(log_file) if log_file else None
+    watch = (health.StreamWatch() if log_file == "-" else health.LogWatch(log_file)) if log_file else None
     out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report, log=watch)
     if out.result == health.READY and stub is not None:
         _emit(f"node rank {stub.rank} of {stub.nnodes} is up after {out.elapsed:.1f} s (health stub only; no API here)", err=True)
@@ -287,15 +288,15 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     elif out.result == health.FATAL:
         message = f"server cannot become ready after {out.elapsed:.1f} s: {out.fatal}"
     else:
-        last = f"; last: {out.last.state} ({out.last.detail})" if out.last else ""
+        last = f"; last: {out.last.state} ({out.last.detail})" if out.last else "; no answer yet"
         message = f"{url} not ready after {out.elapsed:.1f} s{last}"
     if watch is not None:
         from . import causes
 
         for line in causes.diagnose(watch.tail_lines()):
             _emit(line, err=True)
-        _emit(f"--- last lines of {log_file} ---", err=True)
-        for line in health.log_tail(log_file):
+        _emit(f"--- last lines of {'the log' if log_file == '-' else log_file} ---", err=True)
+        for line in health.log_tail(watch):
             _emit(line, err=True)
     _fail(message, out.exit_code)
 

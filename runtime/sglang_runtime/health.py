@@ -183,6 +183,51 @@ def process_exit(pid: int) -> tuple[bool, int | None]:
     return False, None
 
 
+class StreamWatch(LogWatch):
+    """The same, for a log arriving on a pipe (`--log -`): `flox services logs sglang --follow |
+    sglang-runtime wait --log -`, `kubectl logs -f ... | sglang-runtime wait --log -`.
+    Reads whatever has arrived without blocking; keeps the last lines for the diagnosis."""
+
+    KEEP = 20000
+
+    def __init__(self, fd: int = 0) -> None:
+        import fcntl
+
+        super().__init__("-")
+        self._fd = fd
+        self._ended = False
+        self._seen: deque[str] = deque(maxlen=self.KEEP)
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+        except OSError:
+            self._ended = True
+
+    def new_lines(self) -> list[str]:
+        data = b""
+        while not self._ended and len(data) < self.CHUNK:
+            try:
+                chunk = os.read(self._fd, self.CHUNK)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._ended = True
+                break
+            data += chunk
+        data = self._partial + data
+        complete, _, self._partial = data.rpartition(b"\n")
+        if self._ended and self._partial:
+            complete, self._partial = data, b""
+        lines = complete.decode("utf-8", "replace").splitlines() if complete else []
+        self._seen.extend(lines)
+        return lines
+
+    def tail_lines(self) -> list[str]:
+        self.new_lines()
+        return list(self._seen)
+
+
 def _probe_into(into: dict, client, url: str, api_key: str | None, timeout: float) -> None:
     try:
         into["seen"] = probe(client, url, api_key, timeout)
@@ -270,12 +315,12 @@ def ready_exports(url: str, api_key: str | None, show_secrets: bool = False) -> 
     return lines
 
 
-def log_tail(path: str | os.PathLike, lines: int = 40) -> list[str]:
-    """The last `lines` lines of a (possibly huge, possibly missing) log file."""
-    try:
-        with open(path, "r", encoding="utf-8", errors="replace") as fh:
-            return [line.rstrip("\n") for line in deque(fh, maxlen=lines)]
-    except FileNotFoundError:
-        return [f"(log file {path} does not exist)"]
-    except OSError as exc:
-        return [f"(cannot read log file {path}: {exc.strerror})"]
+def log_tail(watch: LogWatch, lines: int = 40, width: int = 2000) -> list[str]:
+    """The last `lines` lines of the log (each cut at `width` characters), or why there are none."""
+    if not isinstance(watch, StreamWatch):
+        if not os.path.lexists(watch.path):
+            return [f"(log file {watch.path} does not exist)"]
+        if not os.path.isfile(watch.path):
+            return [f"(log file {watch.path} is not a regular file)"]
+    found = watch.tail_lines()[-lines:]
+    return [line if len(line) <= width else line[:width] + " [...]" for line in found] or ["(the log is empty)"]
