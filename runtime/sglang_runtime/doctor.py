@@ -221,6 +221,25 @@ def shm_size(path: str = "/dev/shm") -> int | None:
     return st.f_frsize * st.f_blocks
 
 
+def key_check(values: settings.Settings) -> Check:
+    """How the API key travels, or that there is none (the same reader serve uses: a bad key file fails here too)."""
+    from . import launch
+
+    try:
+        key = launch.configured_api_key(values)
+    except ConfigError as exc:
+        return Check("api-key", FAIL, str(exc), "fix SGLANG_API_KEY / SGLANG_API_KEY_FILE")
+    if key is None:
+        host = values.get("SGLANG_HOST")
+        exposed = host not in ("127.0.0.1", "localhost", "::1")
+        return Check("api-key", WARN if exposed else OK,
+                     f"no API key: anyone who reaches {host}:{values.get('SGLANG_PORT')} may use the API",
+                     "set SGLANG_API_KEY_FILE (Kubernetes: the api-key component)" if exposed else "")
+    source = "SGLANG_API_KEY" if values.get("SGLANG_API_KEY") else "SGLANG_API_KEY_FILE"
+    return Check("api-key", OK, f"{source}: handed to SGLang in the environment of the bootstrap, never on a command "
+                 "line; every line the server writes is redacted")
+
+
 def _host_checks(values: settings.Settings, env: Mapping[str, str]) -> tuple[list[Check], Any]:
     """Port, interpreter, versions. Returns the serving transformers version for the shim check."""
     from . import preflight, versions
@@ -335,6 +354,7 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
 
     checks.append(shm_check(shm_size(shm_path), tp))
     checks += host_checks
+    checks.append(key_check(values))
     node = node_check(topology, values.get("SGLANG_PORT"))
     if node is not None:
         checks.append(node)
