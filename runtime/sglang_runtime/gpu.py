@@ -63,11 +63,16 @@ def parse_query_csv(text: str) -> list[Gpu]:
         # different field list (an older caller) fails loudly, not silently.
         cells = [c.strip() for c in line.split(",")]
         if len(cells) != len(QUERY_FIELDS):
-            raise ValueError(f"line {lineno}: expected {len(QUERY_FIELDS)} comma-separated fields, got {len(cells)}: {line!r}")
+            raise ValueError(f"line {lineno}: expected {len(QUERY_FIELDS)} comma-separated fields, got {len(cells)}: {line[:80]!r}")
         index, name, cap, memory, driver = cells
         if not index.isdigit():
             raise ValueError(f"line {lineno}: GPU index {index!r} is not a number")
-        mem = None if memory in _MISSING else int(float(memory))
+        try:
+            mem = None if memory in _MISSING else int(float(memory))
+        except (ValueError, OverflowError):
+            raise ValueError(f"line {lineno}: memory {memory[:20]!r} is not a number of MiB") from None
+        if mem is not None and mem < 0:
+            raise ValueError(f"line {lineno}: memory {memory[:20]!r} is negative")
         try:
             compute_cap = parse_compute_cap(cap)
         except ValueError as exc:
@@ -84,11 +89,15 @@ def driver_major(version: str) -> int | None:
 def probe(nvidia_smi: str = "nvidia-smi", timeout: float = 15.0) -> Probe:
     """Run nvidia-smi (the only effect in this module); never raises for a missing or failing tool."""
     try:
-        done = subprocess.run([nvidia_smi, *NVIDIA_SMI_ARGS], capture_output=True, text=True, timeout=timeout)
+        # errors="replace": a broken driver or a wrong binary may print anything.
+        done = subprocess.run([nvidia_smi, *NVIDIA_SMI_ARGS], capture_output=True, text=True, errors="replace",
+                              timeout=timeout)
     except FileNotFoundError:
         return Probe((), f"{nvidia_smi} not found: no NVIDIA driver on this host (or it is not on PATH)")
     except PermissionError:
         return Probe((), f"{nvidia_smi} is not executable")
+    except OSError as exc:
+        return Probe((), f"{nvidia_smi} could not be run ({exc.strerror or type(exc).__name__})")
     except subprocess.TimeoutExpired:
         return Probe((), f"{nvidia_smi} did not answer within {timeout:.0f} s (driver hung?)")
     if done.returncode != 0:
