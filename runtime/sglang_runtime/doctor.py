@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import fit, gpu, nodes, settings
+from . import files, fit, gpu, nodes, settings
 from .errors import ConfigError, PreflightError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -306,14 +306,12 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
                 checks_model = [Check("model", OK, f"{model} -> {snapshot} ({found.where})")]
     if snapshot is not None:
         try:
-            config = json.loads((snapshot / "config.json").read_text(encoding="utf-8"))
-            if not isinstance(config, dict):
-                raise ValueError("not a JSON object")
+            config = files.read_json(snapshot / "config.json", "SGLANG_MODEL", "a model config.json (a JSON object)")
             shape = fit.model_shape(config)
             checks_model.append(Check("config", OK, f"config.json: {shape.layers} layers, {shape.attention_heads} heads, "
                                       f"{shape.kv_heads} KV heads, head_dim {shape.head_dim}"
                                       + (f", {shape.sliding_layers} sliding-window layers" if shape.sliding_layers else "")))
-        except (OSError, ValueError) as exc:
+        except (ConfigError, OSError, ValueError, TypeError) as exc:
             config, shape = None, None
             checks_model.append(Check("config", FAIL, f"{snapshot / 'config.json'}: {exc}", "re-download the model"))
         tok = shim.read_config(snapshot)
