@@ -194,7 +194,8 @@ def test_serve_execs_the_interpreter_with_the_planned_environment(flox, tmp_path
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = flox_env(flox, SGLANG_MODEL=MODEL, SGLANG_HOST="127.0.0.1", SGLANG_PORT=str(port), PYTHONPATH=str(site))
+    env = flox_env(flox, SGLANG_MODEL=MODEL, SGLANG_HOST="127.0.0.1", SGLANG_PORT=str(port), PYTHONPATH=str(site),
+                   SGLANG_HUB_CHECK="0")  # not on disk; the Hub is not reachable here (tests/test_hubcheck.py)
     env["PATH"] = f"{fake.parent}:{env['PATH']}"
     del env["SGLANG_VERSION"]
     run_cli("sglang-serve", env=env, check_rc=0)
@@ -377,3 +378,38 @@ def test_env_file_pointing_at_a_removed_directory_is_refused(flox, tmp_path):
     shutil.rmtree(model_dir)
     proc = run_cli("sglang-serve", "--dry-run", env=env, check_rc=2)
     assert "is gone" in proc.stderr and "sglang-resolve-model" in proc.stderr
+
+
+# ---- secrets never printed (issue: hardening class 1) ------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["extra", "file"])
+@pytest.mark.parametrize("flag", ["--api-key", "--admin-api-key=", "--api-k"])
+def test_a_refused_secret_argument_is_never_echoed(flox, tmp_path, where, flag):
+    secret = "sk-refused-secret-77"
+    token = f"{flag}{secret}" if flag.endswith("=") else f"{flag} {secret}"
+    extra = {"SGLANG_EXTRA_ARGS": f"--port 1 {token}"} if where == "extra" else {}
+    if where == "file":
+        args = tmp_path / "args"
+        args.write_text(f"--port 1\n{token}\n")
+        extra["SGLANG_ARGS_FILE"] = str(args)
+    proc = run_cli("sglang-serve", "--dry-run", env=flox_env(flox, SGLANG_MODEL=MODEL, **extra))
+    assert proc.returncode == 2 and secret not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("key, why", [("sk-ünïcode-key", "visible ASCII"), ("short", "at least 8"), ("sk key with space", "visible ASCII")])
+def test_an_unusable_key_is_refused_without_quoting_it(flox, tmp_path, key, why):
+    key_file = tmp_path / "key"
+    key_file.write_text(key + "\n")
+    for extra in ({"SGLANG_API_KEY": key}, {"SGLANG_API_KEY_FILE": str(key_file)}):
+        proc = run_cli("sglang-serve", "--dry-run", env=flox_env(flox, SGLANG_MODEL=MODEL, **extra), check_rc=2)
+        assert why in proc.stderr and key not in proc.stderr
+
+
+def test_a_key_file_written_by_echo_works(flox, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-from-echo-123\n")
+    proc = run_cli("sglang-serve", "--dry-run", "--json", env=flox_env(flox, SGLANG_MODEL=MODEL, SGLANG_API_KEY_FILE=str(key_file)),
+                   check_rc=0)
+    plan = json.loads(proc.stdout)
+    assert plan["argv"][plan["argv"].index("--api-key") + 1] == "***" and "--api-key" not in plan["exec"]
+    assert plan["secrets_via_environment"] == ["--api-key"] and "sk-from-echo-123" not in proc.stdout + proc.stderr

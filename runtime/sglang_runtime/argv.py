@@ -35,27 +35,33 @@ def secret_values(text: str, secret: frozenset[str] = SECRET_FLAGS) -> set[str]:
     except ValueError:
         tokens = text.split()
     found.update(value for _, value in split_secrets(tokens, secret)[1])
+    from .redact import _prefix_pattern
+
     for line in text.splitlines():
         for name in secret:
-            for match in re.finditer(re.escape(name) + r"(?:=|\s+)(\S+)", line):
+            for match in re.finditer(_prefix_pattern(name) + r"(?![\w-])(?:=|\s+)(\S+)", line):
                 found.add(match.group(1))
                 found.add(match.group(1).strip("'\""))
     return {value for value in found if value}
 
 
 def split_secrets(args: Sequence[str], secret: frozenset[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """(arguments without secrets, [(secret flag, its value), ...]) from `--flag value` and `--flag=value` alike."""
+    """(arguments without secrets, [(secret flag, its value), ...]) from `--flag value` and `--flag=value`
+    alike, and from any prefix of a secret flag that argparse would take for it."""
+    from .redact import secret_flag_for
+
     public: list[str] = []
     pairs: list[tuple[str, str]] = []
     tokens = iter(args)
     for token in tokens:
         name, eq, value = token.partition("=")
-        if name not in secret:
+        flag = secret_flag_for(name, secret)
+        if flag is None:
             public.append(token)
         elif eq:
-            pairs.append((name, value))
+            pairs.append((flag, value))
         else:
-            pairs.append((name, next(tokens, "")))
+            pairs.append((flag, next(tokens, "")))
     return public, pairs
 
 

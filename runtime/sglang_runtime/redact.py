@@ -100,15 +100,37 @@ class RedactingWriter(io.RawIOBase):
         return self._sink.fileno()
 
 
+MIN_PREFIX = 5  # argparse takes any unique prefix of a flag: "--api-k" is --api-key
+
+
+def secret_flag_for(name: str, flags) -> str | None:
+    """The secret flag `name` spells — itself or, as argparse allows, a prefix of it — else None."""
+    if name in flags:
+        return name
+    if len(name) < MIN_PREFIX or not name.startswith("--"):
+        return None
+    matches = [flag for flag in flags if flag.startswith(name)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _prefix_pattern(flag: str) -> str:
+    """--api-key -> --api(?:-(?:k(?:e(?:y)?)?)?)? : the flag or any prefix of it MIN_PREFIX long or more."""
+    head, tail = flag[:MIN_PREFIX], flag[MIN_PREFIX:]
+    pattern = ""
+    for char in reversed(tail):
+        pattern = f"(?:{re.escape(char)}{pattern})?"
+    return re.escape(head) + pattern
+
+
 def mask_flag_values(text: str, flags) -> str:
-    """`--api-key K` / `--api-key=K` -> `--api-key ***` in free text (a refused argument list, say),
-    including a quoted value; for values the caller could not know in advance."""
+    """`--api-key K` / `--api-key=K` (or any prefix argparse would take) -> `--api-key ***` in free text
+    (a refused argument list, say), including a quoted value; for values the caller could not know."""
     if not flags:
         return text
-    names = "|".join(re.escape(f) for f in sorted(flags, key=len, reverse=True))
+    names = "|".join(_prefix_pattern(f) for f in sorted(flags, key=len, reverse=True))
     # A quoted value (closed, or cut short at whitespace) or a bare word, glued together as a shell would.
     value = r"""(?:'[^']*'|"(?:\\.|[^"\\])*"|'[^'\s]*|"[^"\s]*|[^\s'"]+)+"""
-    return re.sub(rf"((?:{names})(?:=|\s+))({value})", lambda m: m.group(1) + MASK, text)
+    return re.sub(rf"((?:{names})(?![\w-])(?:=|\s+))({value})", lambda m: m.group(1) + MASK, text)
 
 
 def mask(text: str, secrets=(), flags=()) -> str:
