@@ -101,7 +101,9 @@ TABLE: tuple[Setting, ...] = (
     Setting("SGLANG_VERSION", "version", "SGLang version to build the argv for; default: read from the serving interpreter's installed metadata."),
     Setting("SGLANG_MODEL_ENV_FILE", "path", "Env file written by resolve-model and read by serve.", default="$FLOX_ENV_CACHE/sglang-model.env"),
     Setting("SGLANG_RUNTIME_CACHE", "path", "Root of the persistent compile caches and the tokenizer shadows.", default="$FLOX_ENV_CACHE"),
-    Setting("SGLANG_TOKENIZER_SHIM", "choice", "Rewrite a TokenizersBackend tokenizer config for transformers < 5: auto, always or never.",
+    Setting("SGLANG_TOKENIZER_SHIM", "choice", "Serve a transformers-5 checkpoint through a shadow that transformers 4.x reads with the same meaning "
+            "(config.json RoPE fields, tokenizer_config.json), or refuse one it cannot express: auto (when the serving transformers "
+            "is < 5 or unknown), always or never.",
             default="auto", choices=("auto", "always", "never")),
     Setting("SGLANG_PREFLIGHT", "bool", "Check port, interpreter and model before launching.", default="1"),
     Setting("SGLANG_DRY_RUN", "bool", "Print the server command instead of starting it (as --dry-run).", default="0"),
