@@ -251,6 +251,8 @@ def same_scaling(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bo
     def norm(d):
         if not d:
             return None
+        if not isinstance(d, dict):
+            return ("not a JSON object", json.dumps(d))
         s = scaling_of(d)
         return None if s is None else {**{k: v for k, v in s.items() if k not in TYPE_KEYS}, "rope_type": _canon_type(s)}
     return norm(a) == norm(b)
@@ -323,10 +325,12 @@ def _nested_rope(config: dict[str, Any], rope: dict[str, Any], layer_types: list
         raise Refused(Refusal(CONFIG, f"{where}.sliding_attention.rope_theta",
                               f"{sliding['rope_theta']} differs from full_attention's {full['rope_theta']}; "
                               f"transformers 4.x gives {model_type} one base"))
+    before = len(log.applied)
     _flat_rope(config, full, model_type, log, path)
     if sliding_key is not None:
         _set(config, sliding_key, sliding["rope_theta"], "rope-per-layer-type", "rope_parameters.sliding_attention.rope_theta", log, path)
-    log.add("rope-per-layer-type", CONFIG, f"{where} (per layer type)")
+    if len(log.applied) > before:
+        log.add("rope-per-layer-type", CONFIG, f"{where}.full_attention -> {path}rope_theta, {path}rope_scaling")
 
 
 def _interval(config: dict[str, Any], log: _Log, path: str) -> None:
@@ -410,7 +414,8 @@ def translate_tokenizer_config(tc: Mapping[str, Any]) -> tuple[dict[str, Any], l
     extra = out.get("extra_special_tokens")
     if isinstance(extra, list):
         old = out.get("additional_special_tokens")
-        if old is not None and [token_text(t) for t in old or []] != [token_text(t) for t in extra] and extra:
+        old_texts = [token_text(t) for t in old] if isinstance(old, list) else old
+        if old is not None and old_texts != [token_text(t) for t in extra] and extra:
             raise Refused(Refusal(TOKENIZER_CONFIG, "additional_special_tokens",
                                   f"{json.dumps(old)[:80]} contradicts extra_special_tokens ({json.dumps(extra)[:80]})"))
         del out["extra_special_tokens"]
