@@ -3,18 +3,16 @@
 Standard library and transformers only; paths in, JSON out.
 """
 
-import logging
 import os
 
 
 def save(jobs):
     """For each [src, dst]: load src's config and tokenizer with this transformers and save them to dst,
     as `save_pretrained` writes them (what a checkpoint published with this release holds).
-    Returns [[files written], ...] or [{"error": ...}, ...]."""
+    Returns [[files written, "transformers X"], ...], an {"error": ...} for a case that fails."""
     import transformers
     from transformers import AutoConfig, AutoTokenizer
 
-    logging.disable(logging.WARNING)
     out = []
     for src, dst in jobs:
         try:

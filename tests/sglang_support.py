@@ -198,12 +198,22 @@ def info():
 _files = {}
 
 def call(path, func, args):
-    # A file of ours run inside this release's interpreter (the model probe, the v5 saver).
-    if path not in _files:
-        namespace = {"__name__": "probe_" + str(len(_files)), "__file__": path}
-        exec(compile(open(path, encoding="utf-8").read(), path, "exec"), namespace)
-        _files[path] = namespace
-    return _files[path][func](*args)
+    # A file of ours run inside this release's interpreter (the model probe, the v5 saver). The worker is
+    # shared with the parse tests, whose answers include captured log lines and warnings: whatever the
+    # libraries change there (logging.disable, levels, handlers, warning filters) is put back.
+    root = logging.getLogger()
+    saved = (logging.root.manager.disable, root.level, list(root.handlers), list(warnings.filters))
+    try:
+        if path not in _files:
+            namespace = {"__name__": "probe_" + str(len(_files)), "__file__": path}
+            exec(compile(open(path, encoding="utf-8").read(), path, "exec"), namespace)
+            _files[path] = namespace
+        return _files[path][func](*args)
+    finally:
+        logging.disable(saved[0])
+        root.setLevel(saved[1])
+        root.handlers[:] = saved[2]
+        warnings.filters[:] = saved[3]
 
 send({"ready": True})
 for line in sys.stdin:

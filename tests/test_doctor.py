@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sglang_runtime import doctor, gpu
+from sglang_runtime import doctor, gpu, modelread
 from sglang_peer import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -248,12 +248,12 @@ def test_model_read_fails_on_what_the_untranslated_snapshot_makes_of_it(tmp_path
     probe_file = Path(shim.__file__).with_name("model_probe.py")
     result = sglang_support.call_in("0.5.9", probe_file, "read", str(model), [], [])
     snap = {**shim.snapshot_files(model), compat.TOKENIZER_JSON: json.loads((model / "tokenizer.json").read_text())}
-    check = doctor.model_read_check(result, snap, str(model), "transformers 4.57.1")
+    check = modelread.model_read_check(result, snap, str(model), "transformers 4.57.1")
     assert check.status == "fail"
     assert "RoPE rope_theta of full_attention layers: read 10000.0, the snapshot says 500000.0" in check.message
     assert "SGLANG_TOKENIZER_SHIM=auto" in check.fix
     broken = sglang_support.call_in("0.5.9", probe_file, "read", str(v5_model(tmp_path / "b")), [], [])
-    check = doctor.model_read_check(broken, snap, "the snapshot", "transformers 4.57.1")
+    check = modelread.model_read_check(broken, snap, "the snapshot", "transformers 4.57.1")
     assert check.status == "fail" and "cannot load the tokenizer of the snapshot: " in check.message
 
 

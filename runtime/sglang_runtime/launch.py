@@ -88,7 +88,7 @@ def model_from_envfile(requested: str, path: Path, values: Mapping[str, str] | N
             f"the model {path} was resolved for ({resolved_for!r}); run sglang-resolve-model again",
         )
     model = values.get(envfile.RESOLVED_MODEL, requested)
-    # A cleared cache (tokenizer shadow) or a removed bundle: say so now, not after SGLang starts.
+    # A cleared cache (compat shadow) or a removed bundle: say so now, not after SGLang starts.
     if os.path.isabs(model) and not os.path.isdir(model):
         raise ConfigError("SGLANG_MODEL", requested, f"the directory {path} points to ({model}), which is gone; run sglang-resolve-model again")
     return model, values.get(envfile.BUNDLED_FROM) or None
