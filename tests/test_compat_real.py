@@ -204,3 +204,22 @@ def test_without_the_translation_the_old_release_reads_them_wrong(world):
     # The two cases of the issue, as measured on real servers (transformers-v5-checkpoints.md):
     assert any("rope_theta" in p and "10000" in p for p in wrong["llama-3.1-8b"]), wrong["llama-3.1-8b"]
     assert any(p.startswith("tokenizer: ") for p in wrong["qwen3-8b"]), wrong["qwen3-8b"]  # extra_special_tokens list
+
+
+@pytest.mark.parametrize("kind,rules", [
+    ("llama", {"rope-theta", "rope-scaling", "tokenizer-class", "extra-special-tokens"}),
+    ("gemma3", {"rope-theta", "rope-scaling", "rope-per-layer-type", "extra-special-tokens"}),
+])
+def test_the_end_to_end_fixture_needs_its_rules_and_reads_alike(tmp_path, kind, rules):
+    """The tiny random-weight models the real-server parity test serves (compat_inside.make_tiny_model, saved by
+    transformers 5.19), translated with shim.translate_snapshot: the rules fire, both releases read the same."""
+    saved = sg.call_in(NEW, INSIDE, "make_tiny_model", str(tmp_path / "model"), kind, 0)
+    assert "model.safetensors" in saved and "transformers 5.19.0" in saved, saved
+    served, translation = shim.translate_snapshot(tmp_path / "model", tmp_path / "shadows")
+    assert set(translation.rule_ids) == rules
+    old = sg.call_in(OLD, PROBE, "read", str(served), cases.TEXTS, cases.CHATS)
+    new = sg.call_in(NEW, PROBE, "read", str(tmp_path / "model"), cases.TEXTS, cases.CHATS)
+    want = modelcheck.expected(_files(tmp_path / "model"))
+    assert modelcheck.differences(want, modelcheck.served(old)) == [] == modelcheck.differences(want, modelcheck.served(new))
+    for key in TOKENIZER_FIELDS:
+        assert old["tokenizer"][key] == new["tokenizer"][key], key

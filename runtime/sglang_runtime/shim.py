@@ -80,3 +80,15 @@ def build_shadow(snapshot: Path, parent: Path, name: str, translated: Mapping[st
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def translate_snapshot(snapshot: Path, parent: Path, model_key: str | None = None) -> tuple[Path, compat.Translation]:
+    """What resolve-model serves a transformers-4 SGLang for `snapshot`: the shadow under `parent` (built or reused),
+    or the snapshot itself when nothing needs translating. Raises compat.Refused for what 4.x cannot express."""
+    translation = compat.translate(snapshot_files(snapshot))
+    if translation.refused:
+        raise compat.Refused(translation.refused[0])
+    if not translation.files:
+        return snapshot, translation
+    name = shadow_name(model_key or snapshot.name, snapshot, translation.files)
+    return build_shadow(snapshot, parent, name, translation.files), translation
