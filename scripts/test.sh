@@ -35,6 +35,9 @@ fi
 
 for version in 0.5.9 0.5.23; do
   bash scripts/install-sglang.sh "$version" ".cache/sglang-$version"
+  # What a real server needs on the CPU beyond the parser (the real-server tier, tests/e2e).
+  log "serving packages for sglang $version"
+  bash scripts/install-serving.sh "$version" ".cache/serve-$version"
 done
 
 log "pytest"

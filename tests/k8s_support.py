@@ -8,6 +8,7 @@ watch, of pods in one namespace) and records every request it gets.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -24,7 +25,7 @@ FLOX_MANIFEST = ROOT / ".flox" / "env" / "manifest.toml"
 
 # What the Flox service runs ([services.sglang].command); the manifest, once it
 # exists, is the authority and the tests read it from there.
-FLOX_SERVICE_COMMAND = "sglang-resolve-model && exec sglang-serve"
+FLOX_SERVICE_COMMAND = '[ -z "${SGLANG_LAUNCHER_ERROR:-}" ] || { printf \'%s\\n\' "$SGLANG_LAUNCHER_ERROR" >&2; exit 3; }; sglang-resolve-model && exec sglang-serve'
 
 # Routes SGLang's HTTP server answers (shared notes, "HTTP endpoints and
 # readiness"): the probes may only use these.
@@ -51,10 +52,15 @@ def find(objects: list[dict], kind: str, name: str) -> dict:
 
 
 def pod_specs(objects: list[dict]) -> Iterator[tuple[dict, dict]]:
-    """(workload, pod template) for every object that makes pods."""
+    """(workload, pod template) for every object that makes pods, LeaderWorkerSet templates included."""
     for o in objects:
         if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
             yield o, o["spec"]["template"]
+        elif o["kind"] == "LeaderWorkerSet":
+            lwt = o["spec"]["leaderWorkerTemplate"]
+            yield o, lwt["workerTemplate"]
+            if lwt.get("leaderTemplate"):
+                yield o, lwt["leaderTemplate"]
         elif o["kind"] == "Pod":
             yield o, o
 
@@ -229,3 +235,187 @@ def wait_for_status(url: str, status: int, timeout: float = 30.0) -> int:
             return last
         time.sleep(0.2)
     return last
+
+
+# ------------------------------------------------------------------ custom resources
+
+# The CRDs of LeaderWorkerSet, KEDA and the Prometheus operator, unchanged from each project's
+# release tag (shared/k8s-crds/README.md lists tags and commits); read in place, never copied here.
+CRD_DIR = Path(os.environ.get("SGLANG_TEST_K8S_CRDS") or ROOT.parent / "shared" / "k8s-crds")
+CRD_FILES = {
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): "leaderworkerset.x-k8s.io_leaderworkersets.yaml",
+    ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobjects.yaml",
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda.sh_triggerauthentications.yaml",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_podmonitors.yaml",
+}
+
+
+def closed(schema: Any) -> Any:
+    """The schema with additionalProperties: false on every object that lists its properties.
+
+    A real API server prunes (or, with strict field validation, rejects) fields a structural
+    schema does not name, except where x-kubernetes-preserve-unknown-fields says so; plain
+    JSON Schema allows them. Closing the schema makes a misspelt field an error here too.
+    """
+    if isinstance(schema, dict):
+        out = {k: closed(v) for k, v in schema.items()}
+        if ("properties" in out and "additionalProperties" not in out
+                and not out.get("x-kubernetes-preserve-unknown-fields")):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [closed(v) for v in schema]
+    return schema
+
+
+_crd_validators: dict[tuple[str, str], Any] = {}
+
+
+def crd_validator(api_version: str, kind: str):
+    """A jsonschema validator for the served version's openAPIV3Schema of the CRD, closed."""
+    key = (api_version, kind)
+    if key not in _crd_validators:
+        import jsonschema
+
+        path = CRD_DIR / CRD_FILES[key]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the CRDs live in shared/k8s-crds beside the repository "
+                                    "(or set SGLANG_TEST_K8S_CRDS)")
+        crd = yaml.safe_load(path.read_text())
+        group, version = api_version.split("/")
+        assert crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind
+        (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version and v.get("served")]
+        schema = closed(served["schema"]["openAPIV3Schema"])
+        _crd_validators[key] = jsonschema.Draft7Validator(schema)
+    return _crd_validators[key]
+
+
+def is_custom(obj: dict) -> bool:
+    return (obj["apiVersion"], obj["kind"]) in CRD_FILES
+
+
+# ------------------------------------------------------------------ stand-in SGLang servers
+
+class StandInServer:
+    """Stand-in for an SGLang server of one role (no GPU here), on a loopback address of its own.
+
+    SGLang's behaviour as far as the Model Gateway sees it, from the sources of 0.5.9/0.5.23:
+    - role "api": /health, /health_generate 200, /model_info, /server_info, /v1/chat/completions;
+    - role "stub": what a node of rank > 0 runs (launch_dummy_health_check_server): /health,
+      /health_generate and /ping answer 200, every other route 404;
+    - role "prefill": an API server that, for each request, leaves the prompt's "KV cache" with
+      its bootstrap server (a second port, as SGLang's prefill server runs one) under the
+      request's bootstrap_room, and answers like any server;
+    - role "decode": an API server that fetches that KV cache from bootstrap_host:bootstrap_port
+      (the prefill server the gateway chose) before answering, and says where it came from.
+    Every request is recorded as (method, path, body).
+    """
+
+    def __init__(self, role: str, host: str, port: int, model: str = "stand-in/model", bootstrap_port: int = 0):
+        self.role, self.host, self.port, self.model = role, host, port, model
+        self.requests: list[tuple[str, str, Any]] = []
+        self.kv: dict[int, str] = {}
+        self._servers: list[ThreadingHTTPServer] = []
+        self._servers.append(ThreadingHTTPServer((host, port), self._api_handler()))
+        if role == "prefill":
+            self._servers.append(ThreadingHTTPServer((host, bootstrap_port), self._bootstrap_handler()))
+            self.bootstrap_port = self._servers[-1].server_address[1]
+        for srv in self._servers:
+            srv.daemon_threads = True
+
+    def __enter__(self) -> "StandInServer":
+        for srv in self._servers:
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for srv in self._servers:
+            srv.shutdown()
+            srv.server_close()
+
+    def paths(self, method: str) -> list[str]:
+        return [p for m, p, _ in self.requests if m == method]
+
+    def _api_handler(self):
+        me = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                me.requests.append(("GET", self.path, None))
+                path = self.path.split("?")[0]
+                if path in ("/health", "/health_generate", "/ping"):
+                    return self._send(200, {})
+                if me.role == "stub":
+                    return self._send(404, {"detail": "Not Found"})
+                if path in ("/model_info", "/get_model_info"):
+                    return self._send(200, {"model_path": me.model, "is_generation": True})
+                if path in ("/server_info", "/get_server_info"):
+                    return self._send(200, {"model_path": me.model, "disaggregation_mode": me.role})
+                if path == "/v1/models":
+                    return self._send(200, {"object": "list", "data": [{"id": me.model, "object": "model"}]})
+                return self._send(404, {"detail": "Not Found"})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                me.requests.append(("POST", self.path, body))
+                if me.role == "stub" or self.path != "/v1/chat/completions":
+                    return self._send(404, {"detail": "Not Found"})
+                content = f"answered by the {me.role} stand-in at {me.host}"
+                if me.role == "prefill":
+                    me.kv[body.get("bootstrap_room")] = f"kv of {body['messages'][-1]['content']!r} from {me.host}"
+                elif me.role == "decode":
+                    content = f"{content} with {me._fetch_kv(body)}"
+                return self._send(200, {
+                    "id": "stand-in", "object": "chat.completion", "created": 0, "model": me.model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+        return Handler
+
+    def _fetch_kv(self, body: dict) -> str:
+        """As a decode server does: ask the prefill server's bootstrap server, waiting for the prefill."""
+        import urllib.request
+
+        url = f"http://{body.get('bootstrap_host')}:{body.get('bootstrap_port')}/kv?room={body.get('bootstrap_room')}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    return json.load(r)["kv"]
+            except OSError:
+                time.sleep(0.05)
+        return f"no kv at {url}"
+
+    def _bootstrap_handler(self):
+        me = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                room = self.path.partition("room=")[2]
+                kv = me.kv.get(int(room)) if room.lstrip("-").isdigit() else None
+                data = json.dumps({"kv": kv}).encode()
+                self.send_response(200 if kv else 404)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler

@@ -4,10 +4,16 @@ nixpkgs cannot be fetched here, so the tests hand the Nix files a STAND-IN
 package set made of `builtins.derivation` with a /bin/sh builder: runCommand,
 a fetchurl that reads Hub URLs from a local mirror directory (still a real
 fixed-output derivation, so a wrong hash fails the build), python3 = the host's
-/usr/bin/python3, and a runtime package whose console scripts (read from
-runtime/pyproject.toml, as buildPythonApplication does) run in the test's own
-interpreter. Everything else is real: Nix evaluates the same .nix files, builds
-real store paths, and the runtime's real resolve-model reads them.
+/usr/bin/python3, the few `lib` functions nix/runtime.nix uses (lib.fileset
+copies just the named files into the store), and a buildPythonApplication that
+pip-installs the package's real source into the store path with the test's own
+interpreter (no dependencies fetched, no tests run in the build: the venv has
+the dependencies) and points each console script at that store path's
+site-packages, as nixpkgs' wrappers do. `callPackage` really calls the file it
+is given with the attributes it asks for. Everything else is real: Nix
+evaluates the same .nix files (flake.nix, nix/runtime.nix, the Flox recipe
+under .flox/pkgs), builds real store paths, and the runtime's real console
+scripts run from them.
 """
 
 from __future__ import annotations
@@ -71,34 +77,78 @@ let
   };
   pythonPackageNames = [ "click" "huggingface-hub" "jsonschema" "pytest" "tokenizers" ];
 
-  scripts = (builtins.fromTOML (builtins.readFile (repo + "/runtime/pyproject.toml"))).project.scripts;
+  project = (builtins.fromTOML (builtins.readFile (repo + "/runtime/pyproject.toml"))).project;
 
-  # Stand-in for buildPythonApplication: one wrapper per console script.
-  runtime = runCommand "sglang-flox-runtime-standin" {
-    wrappers = builtins.concatStringsSep "\n" (
-      builtins.attrValues (
-        builtins.mapAttrs (
-          name: entry:
-          let
-            parts = builtins.match "([^:]+):(.+)" entry;
-          in
-          "${name} ${builtins.elemAt parts 0} ${builtins.elemAt parts 1}"
-        ) scripts
-      )
-    );
-    inherit python;
-  } ''
-    mkdir -p "$out/bin"
-    echo "$wrappers" | while read -r name module function; do
-      printf '#!/bin/sh\nexec %s -c "import sys; from %s import %s; sys.exit(%s())" "$@"\n' \
-        "$python" "$module" "$function" "$function" > "$out/bin/$name"
-      chmod +x "$out/bin/$name"
-    done
-  '';
+  hasPrefix = pre: s: builtins.substring 0 (builtins.stringLength pre) s == pre;
+  upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
+  lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+
+  # Stand-in for the part of nixpkgs' lib that nix/runtime.nix uses.
+  lib = {
+    toLower = builtins.replaceStrings upper lower;
+    licenses.asl20 = "asl20-standin";
+    platforms.linux = [ "x86_64-linux" "aarch64-linux" ];
+    fileset = {
+      unions = paths: paths;
+      maybeMissing = path: if builtins.pathExists path then path else null;
+      # A real store copy of `root` holding only the named files and directories, as
+      # lib.fileset.toSource makes; what git ignores here (byte code, egg-info) is left out
+      # because a flake's or Flox's source is the git-tracked tree.
+      toSource =
+        { root, fileset }:
+        let
+          members = map toString (builtins.filter (p: p != null) fileset);
+          wanted = p: builtins.any (m: p == m || hasPrefix (m + "/") p || hasPrefix (p + "/") m) members;
+          ignored = p: builtins.elem (baseNameOf p) [ "__pycache__" ".pytest_cache" ]
+            || builtins.match ".*\\.egg-info" (baseNameOf p) != null;
+        in
+        builtins.path {
+          path = root;
+          name = "source";
+          filter = p: _type: wanted p && !ignored p;
+        };
+    };
+  };
+
+  # Stand-in for nixpkgs' python3Packages: the build system and every dependency of the
+  # pyproject by its nixpkgs name (the venv provides them at run time), and a
+  # buildPythonApplication that really installs the source it is given.
+  nixpkgsName = r: lib.toLower (builtins.replaceStrings [ "_" "." ] [ "-" "-" ] (builtins.head (builtins.match "([A-Za-z0-9._-]+).*" r)));
+  python3Packages = builtins.listToAttrs (map (r: { name = nixpkgsName r; value = "${nixpkgsName r}-standin"; }) project.dependencies) // {
+    setuptools = "setuptools-standin";
+    pytestCheckHook = "pytestCheckHook-standin";
+    buildPythonApplication =
+      args:
+      runCommand "${args.pname}-${args.version}" {
+        inherit (args) src sourceRoot;
+        inherit python;
+      } ''
+        set -eu
+        export HOME="$TMPDIR"
+        cp -r "$src" "$TMPDIR/source" && chmod -R u+w "$TMPDIR/source" && cd "$TMPDIR/$sourceRoot"
+        "$python" -m pip install --quiet --no-deps --no-build-isolation --no-index --ignore-installed \
+          --no-compile --disable-pip-version-check --no-warn-script-location --prefix "$out" .
+        site=$(echo "$out"/lib/python3*/site-packages)
+        test -d "$site"
+        for script in "$out"/bin/*; do
+          sed -i "1a import sys; sys.path.insert(0, '$site')" "$script"
+        done
+      ''
+      // { inherit (args) pname version meta; };
+  };
+
+  # nixpkgs' callPackage: call the file with the attributes it names, from this set.
+  callPackage =
+    fn: args:
+    let
+      f = if builtins.isFunction fn then fn else import fn;
+    in
+    f (builtins.intersectAttrs (builtins.functionArgs f) pkgs // args);
+
+  runtime = callPackage (repo + "/nix/runtime.nix") { };
 
   pkgs = {
-    inherit runCommand fetchurl python3 system;
-    callPackage = _file: _args: runtime;
+    inherit runCommand fetchurl python3 system lib python3Packages callPackage;
     mkShell = attrs: attrs;
     nixfmt = "nixfmt-standin";
     nixfmt-tree = "nixfmt-tree-standin";
@@ -122,7 +172,7 @@ let
   };
 in
 {
-  inherit runtime outputs;
+  inherit runtime outputs callPackage;
   mkHfModelBundle = import (repo + "/nix/mk-hf-model-bundle.nix") { inherit runCommand fetchurl python3; };
 }
 """.replace("HUB_PREFIX", HUB_PREFIX)
@@ -177,3 +227,43 @@ def sri_sha256(data: bytes) -> str:
 def nix_string(value: str) -> str:
     """A Nix string literal (JSON's escapes are a subset Nix reads the same; `${` is escaped)."""
     return json.dumps(value).replace("${", "\\${")
+
+
+# ---- Flox's Nix-expression builds (.flox/pkgs) -------------------------------------------
+
+FLOX_PKGS = REPO / ".flox" / "pkgs"
+
+
+def flox_expression_packages(pkgs_dir: Path = FLOX_PKGS) -> dict[str, Path]:
+    """The packages `flox build` finds in .flox/pkgs, by Flox's naming rule (flox/flox,
+    package-builder/nef/lib/dirToAttrs.nix): `<name>.nix` is package <name>, so is
+    `<name>/default.nix`, and a directory without default.nix is a set `<name>.<entry>`."""
+    found: dict[str, Path] = {}
+
+    def walk(directory: Path, prefix: str) -> None:
+        for entry in sorted(directory.iterdir()):
+            if entry.is_dir():
+                if (entry / "default.nix").is_file():
+                    found[prefix + entry.name] = entry / "default.nix"
+                else:
+                    walk(entry, f"{prefix}{entry.name}.")
+            elif entry.suffix == ".nix":
+                found[prefix + entry.stem] = entry
+
+    if pkgs_dir.is_dir():
+        walk(pkgs_dir, "")
+    return found
+
+
+def build_flox_package(name: str, tmp: Path) -> str:
+    """Build .flox/pkgs' package `name` as Flox does (callPackage on the file, from the package
+    set: here the stand-in), with a GC root under `tmp`; returns the store path."""
+    mirror = tmp / "mirror"
+    mirror.mkdir(parents=True, exist_ok=True)
+    standin = write_standin(tmp, mirror)
+    done = nix_build(standin, mirror, f"s.callPackage {nix_string(str(flox_expression_packages()[name]))} {{ }}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout.strip()
+    subprocess.run(["nix-store", "--add-root", str(tmp / f"{name}.gcroot"), "--indirect", "--realise", out],
+                   env=nix_env(), capture_output=True, check=True)
+    return out

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sglang_runtime import launch
+
 from conftest import files_under, flox_env, lines, no_notice, run_cli, write_cached_repo, write_model
 
 MODEL = "microsoft/Phi-4-mini-instruct-FP8-TORCHAO"
@@ -186,7 +188,9 @@ def test_serve_execs_the_interpreter_with_the_planned_environment(flox, tmp_path
     del env["SGLANG_VERSION"]
     run_cli("sglang-serve", env=env, check_rc=0)
     seen = json.loads(record.read_text())
-    assert seen["argv"][:2] == ["-m", "sglang.launch_server"]
+    # The bootstrap (a script beside the launcher's modules) runs sglang.launch_server in-process.
+    assert seen["argv"][0] == str(Path(launch.__file__).with_name("bootstrap.py"))
+    assert seen["argv"][1:3] == ["--model-path", seen["argv"][2]] and "--api-key" not in seen["argv"]
     assert "SGLANG_PORT" not in seen["env"]
     assert (flox["cache"] / "triton").is_dir() and seen["env"]["TRITON_CACHE_DIR"] == str(flox["cache"] / "triton")
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from nix_support import REPO, nix_build, nix_env, nix_eval_json, nix_string, sri_sha256, write_standin
+from nix_support import (REPO, build_flox_package, flox_expression_packages, nix_build, nix_env, nix_eval_json, nix_string,
+                         sri_sha256, write_standin)
 
 from sglang_runtime import envfile
 
@@ -458,3 +459,73 @@ def test_runtime_package_is_built_from_pyproject_and_runs_only_sandbox_safe_test
         # The Nix build has no network, no nix/kubectl/flox, and no console scripts beside its python.
         for needs_outside in ("run_cli", "nix_support", "flox_support", "kubectl", "importorskip"):
             assert needs_outside not in text, f"{rel} uses {needs_outside}: it cannot run in the Nix build"
+
+
+# --- Flox's build recipe: .flox/pkgs/sglang-flox-runtime.nix ---------------------
+
+
+def pyproject() -> dict:
+    import tomllib
+
+    return tomllib.loads((REPO / "runtime" / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def installed_name() -> str:
+    """The package name in the manifest's pkg-path of the launcher ("<catalog>/<name>")."""
+    import tomllib
+
+    manifest = tomllib.loads((REPO / ".flox" / "env" / "manifest.toml").read_text(encoding="utf-8"))
+    return manifest["install"]["sglang-runtime"]["pkg-path"].split("/")[-1]
+
+
+def test_flox_build_finds_the_package_the_manifest_installs():
+    found = flox_expression_packages()
+    # File name = package name: `flox build sglang-flox-runtime` / `flox publish sglang-flox-runtime`.
+    assert installed_name() == pyproject()["name"] == "sglang-flox-runtime"
+    assert found == {"sglang-flox-runtime": REPO / ".flox" / "pkgs" / "sglang-flox-runtime.nix"}
+    # Flox evaluates the git-tracked tree only: the recipe and everything it reaches must be tracked.
+    for rel in (".flox/pkgs/sglang-flox-runtime.nix", "nix/runtime.nix", "runtime/pyproject.toml"):
+        done = subprocess.run(["git", "-C", str(REPO), "ls-files", "--error-unmatch", rel], capture_output=True, text=True)
+        assert done.returncode == 0, f"{rel} is not tracked by git, so flox build would not see it"
+
+
+def test_flox_recipe_builds_the_three_commands_at_the_pyproject_version(nix, tmp_path):
+    project = pyproject()
+    out = Path(build_flox_package("sglang-flox-runtime", tmp_path))
+    assert out.name.split("-", 1)[1] == f"{project['name']}-{project['version']}"
+    assert sorted(p.name for p in (out / "bin").iterdir()) == sorted(project["scripts"]) == [
+        "sglang-resolve-model", "sglang-runtime", "sglang-serve"]
+    # The commands run from the store path, and say the pyproject's version.
+    done = subprocess.run([str(out / "bin" / "sglang-runtime"), "--version"], env={"PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, f"sglang-runtime, version {project['version']}\n"), done.stderr
+    # What the hook's guard reads, beside bin/.
+    (dist_info,) = out.glob("lib/python3*/site-packages/sglang_flox_runtime-*.dist-info")
+    assert dist_info.name == f"sglang_flox_runtime-{project['version']}.dist-info"
+
+    # What Flox records for a Nix-expression build (flox-build.mk evaluates exactly these), and the
+    # same derivation as the flake's package: the recipe restates nothing.
+    standin, mirror = nix
+    recipe = nix_string(str(flox_expression_packages()["sglang-flox-runtime"]))
+    got = nix_eval_json(standin, mirror, f"""
+      let pkg = s.callPackage {recipe} {{ }}; in {{
+        pname = pkg.pname or pkg.name;
+        version = pkg.version or "unknown";
+        same = pkg.drvPath == s.outputs.packages.${{builtins.currentSystem}}.sglang-flox-runtime.drvPath;
+      }}""")
+    assert got == {"pname": project["name"], "version": project["version"], "same": True}
+
+
+def test_flox_recipe_takes_its_version_from_the_pyproject(nix, tmp_path):
+    """A copy of the tree with another version in runtime/pyproject.toml: the recipe follows it."""
+    copy = tmp_path / "tree"
+    for rel in (".flox/pkgs", "nix", "runtime"):
+        shutil.copytree(REPO / rel, copy / rel, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    pyproject_file = copy / "runtime" / "pyproject.toml"
+    text = pyproject_file.read_text(encoding="utf-8")
+    assert text.count(f'version = "{pyproject()["version"]}"') == 1
+    pyproject_file.write_text(text.replace(f'version = "{pyproject()["version"]}"', 'version = "7.8.9"'), encoding="utf-8")
+    standin, mirror = nix
+    recipe = nix_string(str(copy / ".flox" / "pkgs" / "sglang-flox-runtime.nix"))
+    got = nix_eval_json(standin, mirror, f"let pkg = s.callPackage {recipe} {{ }}; in {{ inherit (pkg) version name; }}")
+    assert got == {"version": "7.8.9", "name": "sglang-flox-runtime-7.8.9"}

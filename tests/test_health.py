@@ -113,15 +113,16 @@ def _cli(*args, env_extra=None, timeout=60):
 
 
 def test_cli_wait_prints_progress_and_paste_ready_lines():
-    with Peer(open_after=0.5, warmup_503s=2, api_key="sk-cli") as peer:
+    # The port opens late enough that even a slow start of the CLI sees it closed first.
+    with Peer(open_after=3.0, warmup_503s=2, api_key="sk-cli-key-1") as peer:
         proc = _cli("wait", "--interval", "0.1", "--timeout", "30",
-                    env_extra={"SGLANG_PORT": str(peer.port), "SGLANG_API_KEY": "sk-cli"})
+                    env_extra={"SGLANG_PORT": str(peer.port), "SGLANG_API_KEY": "sk-cli-key-1"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"export OPENAI_BASE_URL=http://127.0.0.1:{peer.port}/v1",
                                         "export OPENAI_API_KEY='***'  # masked: add --show-secrets to print it"]
     states = [line.split("] ")[1].split(":")[0] for line in proc.stderr.splitlines() if line.startswith("[")]
     assert states == ["refused", "starting", "ready"]
-    assert "sk-cli" not in proc.stdout + proc.stderr
+    assert "sk-cli-key-1" not in proc.stdout + proc.stderr
 
 
 def test_cli_wait_exit_4_when_the_server_dies_and_shows_its_log(tmp_path):

@@ -92,8 +92,8 @@ def _cli(*args, env_extra=None):
 
 
 def test_cli_query_prints_reasoning_answer_and_stats():
-    with Peer(api_key="k") as peer:
-        env = {"SGLANG_PORT": str(peer.port), "SGLANG_API_KEY": "k"}
+    with Peer(api_key="sk-query-key") as peer:
+        env = {"SGLANG_PORT": str(peer.port), "SGLANG_API_KEY": "sk-query-key"}
         _cli("same prompt twice", env_extra=env)
         proc = _cli("same prompt twice", "--stream", env_extra=env)
     assert proc.returncode == 0, proc.stderr

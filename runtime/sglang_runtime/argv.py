@@ -8,8 +8,54 @@ from .errors import ConfigError
 from .settings import TABLE, Setting, Version, parse_version
 
 ENTRY = ("-m", "sglang.launch_server")
-SECRET_FLAGS = frozenset(s.flags[i][1] for s in TABLE if s.secret for i in range(len(s.flags)))
+# Flags whose value is a secret, in any release: the settings marked secret, and SGLang's own
+# (--admin-api-key; 0.5.23's --ssl-keyfile-password and --watermark-config, which holds keys).
+SECRET_FLAGS = frozenset(
+    {s.flags[i][1] for s in TABLE if s.secret for i in range(len(s.flags))}
+    | {"--admin-api-key", "--ssl-keyfile-password", "--watermark-config"}
+)
 MASK = "***"
+
+
+def secret_flags(version: Version) -> frozenset[str]:
+    """The flags of `version` whose values must never be printed nor put on a command line."""
+    return SECRET_FLAGS
+
+
+def secret_values(text: str, secret: frozenset[str] = SECRET_FLAGS) -> set[str]:
+    """Values of secret flags in free-form argument text, even text that does not parse (best effort:
+    the caller only wants to know what never to print)."""
+    import re
+    import shlex
+
+    found: set[str] = set()
+    try:
+        tokens = shlex.split(text, comments=True)
+    except ValueError:
+        tokens = text.split()
+    found.update(value for _, value in split_secrets(tokens, secret)[1])
+    for line in text.splitlines():
+        for name in secret:
+            for match in re.finditer(re.escape(name) + r"(?:=|\s+)(\S+)", line):
+                found.add(match.group(1))
+                found.add(match.group(1).strip("'\""))
+    return {value for value in found if value}
+
+
+def split_secrets(args: Sequence[str], secret: frozenset[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """(arguments without secrets, [(secret flag, its value), ...]) from `--flag value` and `--flag=value` alike."""
+    public: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    tokens = iter(args)
+    for token in tokens:
+        name, eq, value = token.partition("=")
+        if name not in secret:
+            public.append(token)
+        elif eq:
+            pairs.append((name, value))
+        else:
+            pairs.append((name, next(tokens, "")))
+    return public, pairs
 
 
 def _version_text(version: Version) -> str:
@@ -76,7 +122,7 @@ def build(values: Mapping[str, Any], version: Version, python: str, extra: Itera
     return argv
 
 
-def masked(argv: Sequence[str]) -> list[str]:
+def masked(argv: Sequence[str], secret: frozenset[str] = SECRET_FLAGS) -> list[str]:
     out: list[str] = []
     hide_next = False
     for token in argv:
@@ -85,7 +131,7 @@ def masked(argv: Sequence[str]) -> list[str]:
             hide_next = False
             continue
         name, eq, _ = token.partition("=")
-        if name in SECRET_FLAGS:
+        if name in secret:
             if eq:
                 out.append(f"{name}={MASK}")
             else:

@@ -1,6 +1,12 @@
-"""Command line: the only module that prints or exits.
+"""Command line: the only module that prints or exits, and so the one place where text leaves the program.
 
-Exit codes: 0 success (or dry run), 2 bad configuration, 3 preflight failed.
+Exit codes: 0 success (or dry run); 1 did not succeed (wait timed out, query failed, doctor
+found a failure, or an unexpected error: one line, the traceback only with
+SGLANG_RUNTIME_DEBUG=1); 2 bad configuration; 3 preflight failed; 4 the server died or
+logged that it cannot become ready.
+
+Everything printed goes through `_emit`, which applies the one masking rule (redact.mask):
+every form of every secret this invocation has seen, and the value of every secret flag.
 """
 
 from __future__ import annotations
@@ -20,11 +26,48 @@ sys.path.sort(key=_serving.__contains__)
 
 import click  # noqa: E402
 
-from . import __version__, settings
+from . import DISTRIBUTION, redact, settings
 from .errors import ConfigError, PreflightError
 
+EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_PREFLIGHT = 3
+DEBUG = "SGLANG_RUNTIME_DEBUG"
+# The secrets this invocation knows of (API keys, secret flag values, Hub tokens): never printed.
+_SECRETS: set[str] = set()
+
+
+def _emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = False) -> None:
+    """Print, masked; `reveal` only where the user asked to see secrets (--show-secrets)."""
+    from .argv import SECRET_FLAGS
+
+    text = str(message) if reveal else redact.mask(str(message), _SECRETS, SECRET_FLAGS)
+    click.echo(text, err=err, nl=nl)
+
+
+def _learn_secrets(env: dict[str, str]) -> None:
+    """Collect every secret the environment names, before anything can fail and quote one.
+    Best effort by design: a file that cannot be read here is reported by the command itself."""
+    from . import argv, files
+
+    for name in ("SGLANG_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        if env.get(name, "").strip():
+            _SECRETS.update({env[name], env[name].strip()})
+    texts = [env.get("SGLANG_EXTRA_ARGS", "")]
+    for name, limit in (("SGLANG_API_KEY_FILE", files.SECRET_LIMIT), ("SGLANG_ARGS_FILE", files.ARGS_LIMIT)):
+        if env.get(name):
+            try:
+                text = files.read_text(env[name], name, "a file", limit)
+            except ConfigError:
+                continue
+            if name == "SGLANG_API_KEY_FILE":
+                _SECRETS.update({text, text.strip()} - {""})
+            else:
+                texts.append(text)
+    for text in texts:
+        _SECRETS.update(argv.secret_values(text))
+    # Masking a two-letter "secret" literally would garble every line; flags still hide such values.
+    _SECRETS.difference_update({s for s in _SECRETS if len(s) < 4})
 
 
 def _settings_epilog() -> str:
@@ -36,27 +79,39 @@ def _settings_epilog() -> str:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"{click.get_current_context().command_path}: error: {message}", err=True)
+    # One line, whatever the message holds (a path with a newline, say).
+    line = " ".join(str(message).splitlines())
+    _emit(f"{click.get_current_context().command_path}: error: {line}", err=True)
     sys.exit(code)
 
 
 def reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """One line and a distinct exit code for each way a launch is refused, never a traceback."""
+    """One line and a documented exit code for every way a command fails, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _learn_secrets(dict(os.environ))
             return fn(*args, **kwargs)
         except ConfigError as exc:
             _fail(str(exc), EXIT_CONFIG)
         except PreflightError as exc:
             _fail(str(exc), EXIT_PREFLIGHT)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
+            if os.environ.get(DEBUG, "").strip().lower() in ("1", "true", "yes", "on"):
+                import traceback
+
+                _emit("".join(traceback.format_exception(exc)).rstrip(), err=True)
+            hint = f"this is a bug in sglang-runtime; set {DEBUG}=1 for the traceback"
+            _fail(f"unexpected {type(exc).__name__}: {exc} ({hint})", EXIT_FAILED)
 
     return wrapper
 
 
 def _notice(message: str) -> None:
-    click.echo(f"notice: {message}", err=True)
+    _emit(f"notice: {message}", err=True)
 
 
 @click.command("resolve-model", epilog=_settings_epilog())
@@ -80,9 +135,9 @@ def resolve_model(as_json: bool) -> None:
     where = f" ({result.found.where})" if result.found else ""
     rules = result.values.get(envfile.COMPAT_RULES)
     shimmed = f"; transformers-4 shadow, compat rules applied: {rules.replace(',', ', ')}" if result.shadow else ""
-    click.echo(f"{result.values['SGLANG_RESOLVED_FOR']} -> {result.values['SGLANG_RESOLVED_MODEL']}{where}{shimmed}", err=True)
+    _emit(f"{result.values['SGLANG_RESOLVED_FOR']} -> {result.values['SGLANG_RESOLVED_MODEL']}{where}{shimmed}", err=True)
     if as_json:
-        click.echo(json.dumps({
+        _emit(json.dumps({
             "values": result.values,
             "env_file": str(target),
             "snapshot": str(result.found.snapshot) if result.found else None,
@@ -110,28 +165,34 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
     result = launch.plan(env, values, dry_run=dry_run)
     for notice in result.notices:
         _notice(notice)
-    shown = result.argv if show_secrets else argv_mod.masked(result.argv)
+    shown = result.argv if show_secrets else argv_mod.masked(result.argv, result.secret_flags)
+    if result.secrets_passed:
+        _notice(f"{', '.join(result.secrets_passed)}: passed to SGLang in the environment of {launch.BOOTSTRAP.name}, "
+                "never on a command line; the server's output is redacted")
     if dry_run:
         if as_json:
-            click.echo(json.dumps({"argv": shown, "env": result.env_changes, "unset": list(result.unset)}, indent=2))
+            _emit(json.dumps({"argv": shown, "exec": result.exec_argv, "env": result.env_changes,
+                              "unset": list(result.unset), "secrets_via_environment": result.secrets_passed},
+                             indent=2), reveal=show_secrets)
         else:
-            click.echo(shlex.join(shown))
+            _emit(shlex.join(shown), reveal=show_secrets)
         return
     if print_cmd:
-        click.echo(shlex.join(shown), err=True)
+        _emit(shlex.join(shown), err=True, reveal=show_secrets)
     launch.make_cache_dirs(result)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execvpe(result.argv[0], result.argv, result.child_env(env))
+    os.execvpe(result.argv[0], result.exec_argv, result.child_env(env))
 
 
 @click.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the README's settings table.")
 @click.option("--show-secrets", is_flag=True, help="Show secret values instead of ***.")
+@reports_errors
 def settings_cmd(markdown: bool, show_secrets: bool) -> None:
     """List every setting: variable, type, default, SGLang flag and current value."""
     if markdown:
-        click.echo(settings.markdown_table(), nl=False)
+        _emit(settings.markdown_table(), nl=False)
         return
     rows = [("VARIABLE", "TYPE", "DEFAULT", "SGLANG FLAG", "VALUE")]
     for s in settings.TABLE:
@@ -139,11 +200,11 @@ def settings_cmd(markdown: bool, show_secrets: bool) -> None:
         rows.append((s.env, s.kind, s.default or "", flag, settings.display_value(s, os.environ.get(s.env), show_secrets)))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+        _emit("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4], reveal=show_secrets)
 
 
 @click.group(epilog=_settings_epilog())
-@click.version_option(__version__, prog_name="sglang-runtime")
+@click.version_option(package_name=DISTRIBUTION, prog_name="sglang-runtime")
 def main() -> None:
     """Run SGLang reproducibly: resolve the model, validate settings, launch and operate the server."""
 
@@ -166,7 +227,7 @@ def activate_env(sglang: str | None, cache_dir: str | None) -> None:
 
     top, record = closure.activation_record(sglang or closure.sglang_on_path())
     if not cache_dir:
-        click.echo(record, nl=False)
+        _emit(record, nl=False)
         return
     target = os.path.join(cache_dir, closure.cache_name(top))
     try:
@@ -202,33 +263,53 @@ def _server_url(values: settings.Settings) -> str:
 @click.option("--show-secrets", is_flag=True, help="Print the API key in the export lines instead of ***.")
 @reports_errors
 def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, log_file: str | None, show_secrets: bool) -> None:
-    """Block until /health_generate answers 200 (a real forward pass). Exit 0 ready, 1 timed out, 4 server died."""
-    from . import health
+    """Block until /health_generate answers 200 (a real forward pass); on a node of rank > 0, which serves no API, until its health stub answers. Exit 0 ready, 1 timed out, 4 server died."""
+    from . import health, nodes
 
-    values = settings.load(dict(os.environ))
+    env = dict(os.environ)
+    values = settings.load(env)
     key = _api_key(values)
+    # A node of rank > 0 answers 200 from a health stub that generates nothing: say so, wait only for
+    # the stub (this node's schedulers are up), and print no client exports (there is no API here).
+    stub = None if url else nodes.topology(values, env)
+    stub = stub if stub is not None and not stub.serves_api else None
     url = url or _server_url(values)
 
     def report(seen: "health.Observation", elapsed: float) -> None:
-        click.echo(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
+        _emit(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
 
-    click.echo(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
-    out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report)
-    if out.result == health.READY:
-        click.echo(f"ready after {out.elapsed:.1f} s", err=True)
-        for line in health.ready_exports(url, key, show_secrets):
-            click.echo(line)
+    if stub is not None:
+        _emit(nodes.no_api_note(stub, values.get("SGLANG_PORT")), err=True)
+        _emit(f"waiting for this node's health stub at {url}{health.READY_PATH} (timeout {timeout:.0f} s); "
+              f"for the API: sglang-runtime wait --url http://{stub.leader_host}:{values.get('SGLANG_PORT')}", err=True)
+    else:
+        _emit(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
+    watch = health.LogWatch(log_file) if log_file else None
+    out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report, log=watch)
+    if out.result == health.READY and stub is not None:
+        _emit(f"node rank {stub.rank} of {stub.nnodes} is up after {out.elapsed:.1f} s (health stub only; no API here)", err=True)
         return
-    if out.result == "died":
+    if out.result == health.READY:
+        _emit(f"ready after {out.elapsed:.1f} s", err=True)
+        for line in health.ready_exports(url, key, show_secrets):
+            _emit(line, reveal=show_secrets)
+        return
+    if out.result == health.DIED:
         status = f"exit status {out.exit_status}" if out.exit_status is not None else "exit status unknown (already reaped)"
         message = f"server process {pid} exited ({status}) after {out.elapsed:.1f} s"
+    elif out.result == health.FATAL:
+        message = f"server cannot become ready after {out.elapsed:.1f} s: {out.fatal}"
     else:
         last = f"; last: {out.last.state} ({out.last.detail})" if out.last else ""
         message = f"{url} not ready after {out.elapsed:.1f} s{last}"
-    if log_file:
-        click.echo(f"--- last lines of {log_file} ---", err=True)
+    if watch is not None:
+        from . import causes
+
+        for line in causes.diagnose(watch.tail_lines()):
+            _emit(line, err=True)
+        _emit(f"--- last lines of {log_file} ---", err=True)
         for line in health.log_tail(log_file):
-            click.echo(line, err=True)
+            _emit(line, err=True)
     _fail(message, out.exit_code)
 
 
@@ -238,28 +319,29 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
 @click.option("--model", help="Model name [default: the first one /v1/models lists].")
 @click.option("--stream", is_flag=True, help="Stream the answer and report time to first token.")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Cap the answer's length.")
+@click.option("--temperature", type=click.FloatRange(min=0), help="Sampling temperature (0: the same answer every time) [default: the server's].")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds for the whole request.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw response (with --stream: the list of chunks).")
 @reports_errors
 def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max_tokens: int | None,
-              timeout: float, as_json: bool) -> None:
+              temperature: float | None, timeout: float, as_json: bool) -> None:
     """Send one chat completion to /v1/chat/completions and print the answer, timings and cache use."""
     from . import query
 
     values = settings.load(dict(os.environ))
     try:
         answer = query.chat(url or _server_url(values), prompt, api_key=_api_key(values), model=model,
-                            stream=stream, max_tokens=max_tokens, timeout=timeout)
+                            stream=stream, max_tokens=max_tokens, timeout=timeout, temperature=temperature)
     except query.QueryError as exc:
         _fail(str(exc), 1)
     if as_json:
-        click.echo(json.dumps(answer.raw, indent=2))
+        _emit(json.dumps(answer.raw, indent=2))
         return
     if answer.reasoning:
-        click.echo("## reasoning")
-        click.echo(answer.reasoning.strip())
-        click.echo("\n## answer")
-    click.echo(answer.content.strip())
+        _emit("## reasoning")
+        _emit(answer.reasoning.strip())
+        _emit("\n## answer")
+    _emit(answer.content.strip())
     stats = [f"model {answer.model}"]
     if answer.prompt_tokens is not None:
         cached = f" ({answer.cached_tokens} from the prefix cache)" if answer.cached_tokens is not None else ""
@@ -269,7 +351,7 @@ def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max
     if answer.ttft is not None:
         stats.append(f"first token {answer.ttft:.3f} s")
     stats.append(f"total {answer.total:.3f} s")
-    click.echo("\n" + " | ".join(stats), err=True)
+    _emit("\n" + " | ".join(stats), err=True)
 
 
 @main.command("doctor")
@@ -286,12 +368,12 @@ def doctor_cmd(as_json: bool, nvidia_smi: str, no_model_read: bool, model_read_t
     checks = doctor.run(dict(os.environ), nvidia_smi=nvidia_smi, read_model=not no_model_read, read_timeout=model_read_timeout)
     bad = doctor.failed(checks)
     if as_json:
-        click.echo(json.dumps({"ok": not bad, "checks": [c.as_dict() for c in checks]}, indent=2))
+        _emit(json.dumps({"ok": not bad, "checks": [c.as_dict() for c in checks]}, indent=2))
     else:
         for c in checks:
-            click.echo(f"[{c.status:^4}] {c.name}: {c.message}")
+            _emit(f"[{c.status:^4}] {c.name}: {c.message}")
             if c.fix and c.status != doctor.OK:
-                click.echo(f"       fix: {c.fix}")
+                _emit(f"       fix: {c.fix}")
     if bad:
         sys.exit(1)
 

