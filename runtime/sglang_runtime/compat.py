@@ -66,10 +66,16 @@ and SGLang 0.5.23 restores exactly those defaults
 two releases already agree; following tokenizer.json's post-processor
 instead would make them disagree.
 
+`rope_parameters` itself is kept: SGLang 0.5.9's DeepSeek, Qwen3.5, GLM-4,
+LFM2 and Ministral code reads it when present, and it now agrees with the 4.x
+fields (so translating a translation changes nothing).
+
 Refused (one line naming the file and field): RoPE nested per layer type with
 no 4.x form, rope_type `proportional` (v5 only), a rope_parameters without a
-rope_theta, old and new field both present and different, a layer pattern
-with no fixed interval.
+rope_theta, scaling keys outside the exact shape a 4.57 class validates, old
+and new field both present and different (rope_theta, rope_scaling,
+partial_rotary_factor, rope_local_base_freq, tie_word_embeddings,
+additional_special_tokens), a layer pattern with no fixed interval.
 """
 
 from __future__ import annotations
@@ -358,7 +364,7 @@ def _tie(config: dict[str, Any], log: _Log, path: str) -> None:
         raise Refused(Refusal(CONFIG, f"{path}text_config.tie_word_embeddings", f"false contradicts {path}tie_word_embeddings (true)"))
 
 
-def _is_nested(rope: Mapping[str, Any]) -> bool:
+def is_nested(rope: Mapping[str, Any]) -> bool:
     """Keyed by layer type (v5 modeling_rope_utils nested_rope_parameter_keys): every value a dict or null.
 
     A flat rope_parameters always holds a scalar (rope_type, rope_theta), so this never takes one for nested.
@@ -372,7 +378,7 @@ def _config(config: dict[str, Any], model_type: str, log: _Log, path: str) -> No
     if rope is not None:
         if not isinstance(rope, dict):
             raise Refused(Refusal(CONFIG, f"{path}rope_parameters", f"a JSON object, not {type(rope).__name__}"))
-        if _is_nested(rope):
+        if is_nested(rope):
             _nested_rope(config, rope, sorted(rope), model_type, log, path)
         elif rope:
             _flat_rope(config, rope, model_type, log, path)

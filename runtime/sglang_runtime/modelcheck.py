@@ -47,7 +47,7 @@ def rope_v5(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     rope = config.get("rope_parameters") or {}
     model_type = config.get("model_type") or ""
     theta_key, partial_key = compat.ROPE_FIELD_NAMES.get(model_type, compat.GENERIC_ROPE_FIELDS)
-    if compat._is_nested(rope):
+    if compat.is_nested(rope):
         return {lt: _layer(d) for lt, d in sorted(rope.items()) if isinstance(d, dict)}
     return {"full_attention": _layer(rope, config.get(theta_key), config.get(partial_key))} if rope else {}
 
@@ -131,7 +131,7 @@ def served(probe: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _rope_differences(want: Mapping[str, Any], got: Mapping[str, Any]) -> list[str]:
+def rope_differences(want: Mapping[str, Any], got: Mapping[str, Any]) -> list[str]:
     lines = []
     for layer, params in want.items():
         have = got.get(layer)
@@ -146,7 +146,7 @@ def _rope_differences(want: Mapping[str, Any], got: Mapping[str, Any]) -> list[s
 
 def differences(want: Mapping[str, Any], got: Mapping[str, Any]) -> list[str]:
     """One line per field the served reading gets wrong; only fields the snapshot states are compared."""
-    lines = _rope_differences(want.get("rope") or {}, got.get("rope") or {}) if "rope" in got else []
+    lines = rope_differences(want.get("rope") or {}, got.get("rope") or {}) if "rope" in got else []
     if "max_position_embeddings" in want and "max_position_embeddings" in got and want["max_position_embeddings"] != got["max_position_embeddings"]:
         lines.append(f"max_position_embeddings: read {got['max_position_embeddings']}, the snapshot says {want['max_position_embeddings']}")
     if "special" in got:
