@@ -65,7 +65,11 @@ def compat_checks(model: str, snapshot: Path, values: settings.Settings, env: Ma
 def model_read_check(result: Mapping[str, Any], snap: Mapping[str, Any], shown: str, tv: str) -> Check:
     from . import compat, modelcheck
 
-    fix = "leave SGLANG_TOKENIZER_SHIM=auto so resolve-model serves the translated shadow, or " + COMPAT_FIX
+    if str(result.get("transformers", "")).split(".")[0].isdigit() and int(str(result["transformers"]).split(".")[0]) >= 5:
+        # This SGLang misreads transformers-5 files itself (0.5.23's own Qwen3-Next config): the shadow helps here too.
+        fix = "set SGLANG_TOKENIZER_SHIM=always: the translated shadow states the same in the fields this release reads"
+    else:
+        fix = "leave SGLANG_TOKENIZER_SHIM=auto so resolve-model serves the translated shadow, or " + COMPAT_FIX
     if not result.get("ok"):
         return Check("model-read", FAIL, str(result.get("error", "no result")), "check SGLANG_PYTHON and PYTHONPATH (the Flox environment)")
     who = f"transformers {result.get('transformers')}" + (f" / SGLang {result['sglang']}" if result.get("sglang") else "")
