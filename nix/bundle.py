@@ -9,7 +9,8 @@ read by a shell. The output is the layout `sglang-resolve-model` searches:
 
 Files are symlinks to the store paths they came from (as in a real HF cache,
 where snapshots link to blobs), so a bundle costs no second copy of the weights;
-only a patched tokenizer_config.json becomes a file of its own.
+only a translated config.json / tokenizer_config.json (patchTokenizer: the
+runtime's transformers-5 -> 4 translation) becomes a file of its own.
 """
 
 import json
@@ -52,36 +53,48 @@ def missing_shards(snapshot):
     return missing
 
 
-def write_json_atomically(path, data):
+def write_json_atomically(path, text):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
+        fh.write(text)
     # Replaces the symlink to the source file, never the source file itself.
     os.replace(tmp, path)
 
 
-def patch_tokenizers(snapshot, fix):
-    """Apply the runtime's tokenizer fix to every tokenizer_config.json; returns the patched paths."""
-    patched = []
-    for rel, path in entries_from_dir(snapshot):
-        if os.path.basename(rel) != "tokenizer_config.json":
-            continue
-        with open(path, encoding="utf-8") as fh:
-            config = json.load(fh)
-        fixed = fix(config)
-        if fixed != config:
-            write_json_atomically(path, fixed)
-            patched.append(rel)
-    return patched
+def read_json(path):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
-def load_fix(shim_src):
-    """The runtime's own pure tokenizer-config fix, so the bundle and the shim can never disagree."""
+def translate_dirs(snapshot, compat):
+    """Apply the runtime's transformers-5 -> 4 translation in every directory holding a config it reads.
+
+    Returns the rewritten paths and the rules applied; a checkpoint 4.x cannot read
+    with the same meaning fails the build with the runtime's own one-line refusal.
+    """
+    dirs = sorted({os.path.dirname(rel) for rel, _ in entries_from_dir(snapshot)
+                   if os.path.basename(rel) in compat.FILES})
+    patched, applied = [], []
+    for rel_dir in dirs:
+        base = os.path.join(snapshot, rel_dir)
+        files = {name: read_json(os.path.join(base, name)) for name in compat.FILES if os.path.isfile(os.path.join(base, name))}
+        result = compat.translate(files)
+        if result.refused:
+            where = f"{rel_dir}/" if rel_dir else ""
+            raise SystemExit(f"mkHfModelBundle: patchTokenizer: {where}{result.refused[0].line()}")
+        for name, content in result.files.items():
+            write_json_atomically(os.path.join(base, name), compat.render(content))
+            patched.append(os.path.join(rel_dir, name))
+        applied += result.applied
+    return patched, applied
+
+
+def load_compat(shim_src):
+    """The runtime's own pure translation (sglang_runtime/compat.py), so the bundle and the shadow never disagree."""
     sys.path.insert(0, shim_src)
-    from sglang_runtime.shim import patched_config
+    from sglang_runtime import compat
 
-    return patched_config
+    return compat
 
 
 def build(spec, out):
@@ -103,8 +116,11 @@ def build(spec, out):
         raise SystemExit(f"mkHfModelBundle: {spec['repo']}: shards missing: {', '.join(missing)}")
 
     if spec.get("shimSrc"):
-        for rel in patch_tokenizers(snapshot, load_fix(spec["shimSrc"])):
+        patched, applied = translate_dirs(snapshot, load_compat(spec["shimSrc"]))
+        for rel in patched:
             print(f"mkHfModelBundle: patched {rel}")
+        for line in applied:
+            print(f"mkHfModelBundle: {line}")
 
     os.makedirs(os.path.join(repo_dir, "refs"), exist_ok=True)
     # No trailing newline: huggingface_hub writes refs the same way.

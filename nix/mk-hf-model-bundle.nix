@@ -20,7 +20,9 @@
   files ? null,
   # Local form: a directory holding the model's files (private or fine-tuned).
   src ? null,
-  # Rewrite tokenizer_config.json with the runtime shim's own fix.
+  # Translate a transformers-5 checkpoint for transformers 4.x at build time with
+  # the runtime's own rules (sglang_runtime/compat.py: config.json RoPE fields,
+  # tokenizer_config.json); one it cannot express fails the build in one line.
   patchTokenizer ? false,
 }:
 let
@@ -63,13 +65,13 @@ let
     };
   };
 
-  # The package's __init__ and the shim (standard library only), not the
+  # The package's __init__ and the translation (standard library only), not the
   # whole runtime: an unrelated runtime change must not rebuild every
   # patched bundle.
   shimFiles = map (f: "${toString ../runtime}/${f}") [
     "sglang_runtime"
     "sglang_runtime/__init__.py"
-    "sglang_runtime/shim.py"
+    "sglang_runtime/compat.py"
   ];
   shimSrc = builtins.path {
     path = ../runtime;

@@ -195,6 +195,26 @@ def info():
             "option_strings": sorted(s for a in p._actions for s in a.option_strings),
             "env_fields": fields}
 
+_files = {}
+
+def call(path, func, args):
+    # A file of ours run inside this release's interpreter (the model probe, the v5 saver). The worker is
+    # shared with the parse tests, whose answers include captured log lines and warnings: whatever the
+    # libraries change there (logging.disable, levels, handlers, warning filters) is put back.
+    root = logging.getLogger()
+    saved = (logging.root.manager.disable, root.level, list(root.handlers), list(warnings.filters))
+    try:
+        if path not in _files:
+            namespace = {"__name__": "probe_" + str(len(_files)), "__file__": path}
+            exec(compile(open(path, encoding="utf-8").read(), path, "exec"), namespace)
+            _files[path] = namespace
+        return _files[path][func](*args)
+    finally:
+        logging.disable(saved[0])
+        root.setLevel(saved[1])
+        root.handlers[:] = saved[2]
+        warnings.filters[:] = saved[3]
+
 send({"ready": True})
 for line in sys.stdin:
     req = json.loads(line)
@@ -203,6 +223,8 @@ for line in sys.stdin:
             send({"results": [parse(a) for a in req["argvs"]]})
         elif req["op"] == "info":
             send(info())
+        elif req["op"] == "call":
+            send({"result": call(req["path"], req["func"], req["args"])})
         else:
             send({"error": "unknown op " + req["op"]})
     except BaseException:
@@ -317,6 +339,14 @@ def option_strings(version: str) -> frozenset[str]:
 def parser_action_count(version: str) -> int:
     """Number of argparse actions (one per option, aliases share one; help counts)."""
     return _info(version)["actions"]
+
+
+# ------------------------------------------------------- code run inside
+
+def call_in(version: str, path: Path | str, func: str, *args) -> object:
+    """`func(*args)` from the Python file `path`, run in SGLang `version`'s worker (its transformers and
+    SGLang imported); args and the result travel as JSON. The file is loaded once per worker."""
+    return _worker(version).ask({"op": "call", "path": str(Path(path).resolve()), "func": func, "args": list(args)})["result"]
 
 
 # ------------------------------------------------------------ env registry

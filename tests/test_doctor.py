@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sglang_runtime import doctor, gpu
+from sglang_runtime import doctor, gpu, modelread
 from sglang_peer import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -189,3 +189,108 @@ def test_cli_json_and_exit_code(tmp_path):
                           env=env, capture_output=True, text=True, timeout=60)
     assert text.returncode == 1
     assert "[fail] gpus" in text.stdout and "fix:" in text.stdout
+
+
+# ---------------------------------------------------------------- compat and model-read (transformers-5 checkpoints)
+
+V5_LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 64,
+            "max_position_embeddings": 4096, "dtype": "bfloat16", "transformers_version": "5.19.0",
+            "rope_parameters": {"rope_theta": 500000.0, "rope_type": "default"}}
+
+
+def v5_model(tmp_path: Path) -> Path:
+    """A transformers-5 style model directory: RoPE base in rope_parameters, a TokenizersBackend tokenizer
+    with extra special tokens (tokenizer.json trained here with `tokenizers`)."""
+    import sglang_support
+
+    model = tmp_path / "v5-llama"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps(V5_LLAMA))
+    (model / "model.safetensors").write_bytes(b"\0" * 8)
+    sglang_support.make_tokenizer_dir(model, "TokenizersBackend")
+    tc = json.loads((model / "tokenizer_config.json").read_text())
+    tc.update(backend="tokenizers", extra_special_tokens=["[PAD]"])
+    (model / "tokenizer_config.json").write_text(json.dumps(tc))
+    return model
+
+
+def serving_env(model: Path, **extra: str) -> dict[str, str]:
+    """The serving environment as the Flox hook sets it: the venv's Python (torch) with SGLang 0.5.9's real folder."""
+    import sglang_support
+
+    return env_for(model, PYTHONPATH=str(sglang_support.sglang_dir("0.5.9")), **extra)
+
+
+def test_doctor_reads_the_shadow_with_the_real_serving_interpreter(tmp_path):
+    """One real run: SGLang 0.5.9's own loaders, in a subprocess of the serving interpreter, read the shadow
+    resolve-model would serve, and agree with what the snapshot says."""
+    model = v5_model(tmp_path)
+    checks = doctor.run(serving_env(model), probe=recorded("h100.csv"), hf_cache=tmp_path / "hub")
+    assert by_name(checks, "interpreter").status == "ok" and "sglang 0.5.9" in by_name(checks, "interpreter").message
+    compat_check = by_name(checks, "compat")
+    assert compat_check.status == "ok" and "rules rope-theta, tokenizer-class, extra-special-tokens" in compat_check.message
+    read = by_name(checks, "model-read")
+    assert read.status == "ok", read
+    assert "transformers 4.57.1 / SGLang 0.5.9 reads the translated shadow of" in read.message
+    assert "RoPE base 500000.0 (default)" in read.message and "context 4096" in read.message
+
+
+def test_model_read_fails_on_what_the_untranslated_snapshot_makes_of_it(tmp_path):
+    """What SGLang 0.5.9 reads from the snapshot as written (SGLANG_TOKENIZER_SHIM=never): the wrong RoPE base and
+    a tokenizer that does not load. Read by the real 0.5.9 (the shared release worker), judged by doctor's check."""
+    import sglang_support
+    from sglang_runtime import compat, shim
+
+    model = v5_model(tmp_path)
+    tc = json.loads((model / "tokenizer_config.json").read_text())
+    del tc["extra_special_tokens"]
+    (model / "tokenizer_config.json").write_text(json.dumps({**tc, "tokenizer_class": "PreTrainedTokenizerFast"}))
+    probe_file = Path(shim.__file__).with_name("model_probe.py")
+    result = sglang_support.call_in("0.5.9", probe_file, "read", str(model), [], [])
+    snap = {**shim.snapshot_files(model), compat.TOKENIZER_JSON: json.loads((model / "tokenizer.json").read_text())}
+    check = modelread.model_read_check(result, snap, str(model), "transformers 4.57.1")
+    assert check.status == "fail"
+    assert "RoPE rope_theta of full_attention layers: read 10000.0, the snapshot says 500000.0" in check.message
+    assert "SGLANG_TOKENIZER_SHIM=auto" in check.fix
+    broken = sglang_support.call_in("0.5.9", probe_file, "read", str(v5_model(tmp_path / "b")), [], [])
+    check = modelread.model_read_check(broken, snap, "the snapshot", "transformers 4.57.1")
+    assert check.status == "fail" and "cannot load the tokenizer of the snapshot: " in check.message
+
+
+def stand_in_interpreter(tmp_path: Path, body: str) -> str:
+    """Stand-in for a broken serving interpreter (a script, not Python): what doctor must survive."""
+    script = tmp_path / "python-broken"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("echo 'ImportError: libcudart.so.12: cannot open shared object file' >&2; exit 1", "libcudart.so.12"),
+    ("echo '{not json'; exit 0", "exit status 0"),
+    ("exec sleep 60", "did not finish reading"),
+])
+def test_a_broken_or_hanging_interpreter_is_one_fail_line(tmp_path, body, needle):
+    import time
+
+    model = v5_model(tmp_path)
+    env = serving_env(model, SGLANG_PYTHON=stand_in_interpreter(tmp_path, body))
+    started = time.monotonic()
+    checks = doctor.run(env, probe=recorded("h100.csv"), hf_cache=tmp_path / "hub", read_timeout=2)
+    assert time.monotonic() - started < 30
+    read = by_name(checks, "model-read")
+    assert read.status == "fail" and needle in read.message and "\n" not in read.message
+
+
+def test_a_refused_checkpoint_fails_compat_and_is_not_read(tmp_path):
+    model = v5_model(tmp_path)
+    config = {**V5_LLAMA, "model_type": "gemma3_text", "rope_parameters": {
+        "full_attention": {"rope_theta": 1e6, "rope_type": "default"},
+        "sliding_attention": {"rope_theta": 1e4, "rope_type": "yarn", "factor": 2.0}}}
+    (model / "config.json").write_text(json.dumps(config))
+    checks = doctor.run(serving_env(model), probe=recorded("h100.csv"), hf_cache=tmp_path / "hub")
+    compat_check = by_name(checks, "compat")
+    assert compat_check.status == "fail" and "sliding_attention: RoPE scaling on sliding layers" in compat_check.message
+    assert "SGLang >= 0.5.10" in compat_check.fix
+    assert not [c for c in checks if c.name == "model-read"]

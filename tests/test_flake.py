@@ -209,28 +209,33 @@ def test_snapshot_id_follows_content_not_location(nix, tmp_path):
     assert the_snapshot(changed).name != the_snapshot(first).name
 
 
-def test_patch_tokenizer_changes_only_tokenizer_class(nix):
+def test_patch_tokenizer_applies_the_runtime_translation(nix):
+    """patchTokenizer rewrites exactly what sglang_runtime.compat.translate says, keeps every other key and file."""
+    from sglang_runtime import compat
+
     bundle = build(nix, local_bundle(FIXTURE, patch=True))
     snapshot = the_snapshot(bundle)
-    before = json.loads((FIXTURE / "tokenizer_config.json").read_text(encoding="utf-8"))
-    after = json.loads((snapshot / "tokenizer_config.json").read_text(encoding="utf-8"))
-    assert before["tokenizer_class"] == "TokenizersBackend"
-    assert after["tokenizer_class"] == "PreTrainedTokenizerFast"
-    assert {k: v for k, v in after.items() if k != "tokenizer_class"} == {
-        k: v for k, v in before.items() if k != "tokenizer_class"
-    }
-    assert list(after) == list(before), "key order kept"
-    assert not (snapshot / "tokenizer_config.json").is_symlink()
+    before = {name: json.loads((FIXTURE / name).read_text(encoding="utf-8")) for name in compat.FILES}
+    expected = compat.translate(before)
+    assert set(expected.files) == {"config.json", "tokenizer_config.json"}
+    for name in compat.FILES:
+        after = json.loads((snapshot / name).read_text(encoding="utf-8"))
+        assert after == expected.files[name]
+        assert not (snapshot / name).is_symlink()
+    tokenizer = json.loads((snapshot / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert tokenizer["tokenizer_class"] == "PreTrainedTokenizerFast" and tokenizer["additional_special_tokens"] == ["<|é|>"]
+    assert json.loads((snapshot / "config.json").read_text(encoding="utf-8"))["rope_theta"] == 500000.0
+    assert list(tokenizer)[: len(before["tokenizer_config.json"]) - 1] == [k for k in before["tokenizer_config.json"] if k != "extra_special_tokens"], "key order kept"
 
     # Every other file is untouched, and so is the source.
-    others = {k: v for k, v in files_under(snapshot).items() if k != "tokenizer_config.json"}
-    assert others == {k: v for k, v in files_under(FIXTURE).items() if k != "tokenizer_config.json"}
-    assert json.loads((FIXTURE / "tokenizer_config.json").read_text(encoding="utf-8")) == before
+    others = {k: v for k, v in files_under(snapshot).items() if k not in compat.FILES}
+    assert others == {k: v for k, v in files_under(FIXTURE).items() if k not in compat.FILES}
+    assert {name: json.loads((FIXTURE / name).read_text(encoding="utf-8")) for name in compat.FILES} == before
 
 
-def test_patch_tokenizer_is_the_runtime_shims_own_fix(nix, tmp_path):
-    """The bundle applies sglang_runtime.shim.patched_config, so both agree on any config."""
-    from sglang_runtime import shim
+def test_patch_tokenizer_is_the_runtimes_own_function(nix, tmp_path):
+    """The bundle applies sglang_runtime.compat.translate, so both agree on any config."""
+    from sglang_runtime import compat
 
     src = tmp_path / "odd"
     shutil.copytree(FIXTURE, src)
@@ -238,8 +243,21 @@ def test_patch_tokenizer_is_the_runtime_shims_own_fix(nix, tmp_path):
     (src / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     bundle = build(nix, local_bundle(src, patch=True))
     got = json.loads((the_snapshot(bundle) / "tokenizer_config.json").read_text(encoding="utf-8"))
-    assert got == shim.patched_config(config)
+    assert got == compat.translate({"tokenizer_config.json": config}).files["tokenizer_config.json"]
     assert got["nested"] == {"tokenizer_class": "TokenizersBackend"}
+
+
+def test_patch_tokenizer_refuses_what_transformers_4_cannot_read(nix, tmp_path):
+    src = tmp_path / "gemma-like"
+    shutil.copytree(FIXTURE, src)
+    config = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    config.update(model_type="gemma3_text", rope_parameters={"full_attention": {"rope_theta": 1e6, "rope_type": "default"},
+                                                             "sliding_attention": {"rope_theta": 1e4, "rope_type": "proportional"}})
+    (src / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    err = build_fails(nix, local_bundle(src, patch=True))
+    assert ("mkHfModelBundle: patchTokenizer: config.json: rope_parameters.sliding_attention: RoPE scaling on sliding layers "
+            "has no transformers 4.x form; only transformers >= 5 (SGLang >= 0.5.10) reads it as written") in err
+    assert "Traceback" not in err
 
 
 def test_patch_tokenizer_leaves_other_classes_alone(nix, tmp_path):

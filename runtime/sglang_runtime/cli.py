@@ -115,9 +115,11 @@ def _notice(message: str) -> None:
 
 
 @click.command("resolve-model", epilog=_settings_epilog())
+@click.option("--json", "as_json", is_flag=True,
+              help="Also print the result as JSON on stdout: the env file's values, where the model was found, the compat rules applied.")
 @reports_errors
-def resolve_model() -> None:
-    """Find SGLANG_MODEL locally (Flox bundle, SGLANG_MODEL_PATH, HF cache), apply the tokenizer shim, write the env file."""
+def resolve_model(as_json: bool) -> None:
+    """Find SGLANG_MODEL locally (Flox bundle, SGLANG_MODEL_PATH, HF cache), translate a transformers-5 checkpoint for transformers 4.x if needed, write the env file."""
     from . import envfile, hub, resolve
 
     env = dict(os.environ)
@@ -131,8 +133,19 @@ def resolve_model() -> None:
     except OSError as exc:
         raise ConfigError("SGLANG_MODEL_ENV_FILE", str(target), f"a writable location ({exc.strerror})") from None
     where = f" ({result.found.where})" if result.found else ""
-    shimmed = "; tokenizer shim applied" if result.shadow else ""
+    rules = result.values.get(envfile.COMPAT_RULES)
+    shimmed = f"; transformers-4 shadow, compat rules applied: {rules.replace(',', ', ')}" if result.shadow else ""
     _emit(f"{result.values['SGLANG_RESOLVED_FOR']} -> {result.values['SGLANG_RESOLVED_MODEL']}{where}{shimmed}", err=True)
+    if as_json:
+        _emit(json.dumps({
+            "values": result.values,
+            "env_file": str(target),
+            "snapshot": str(result.found.snapshot) if result.found else None,
+            "where": result.found.where if result.found else None,
+            "shadow": str(result.shadow) if result.shadow else None,
+            "compat_rules": rules.split(",") if rules else [],
+            "compat_applied": list(result.applied),
+        }, indent=2))
 
 
 @click.command("serve", epilog=_settings_epilog())
@@ -345,12 +358,15 @@ def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max
 @main.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.option("--nvidia-smi", "nvidia_smi", default="nvidia-smi", show_default=True, help="nvidia-smi to query.")
+@click.option("--no-model-read", is_flag=True, help="Skip reading the model's config and tokenizer with the serving interpreter.")
+@click.option("--model-read-timeout", type=click.FloatRange(min=1), default=180.0, show_default=True,
+              help="Seconds (wall clock) the serving interpreter gets to read the model.")
 @reports_errors
-def doctor_cmd(as_json: bool, nvidia_smi: str) -> None:
+def doctor_cmd(as_json: bool, nvidia_smi: str, no_model_read: bool, model_read_timeout: float) -> None:
     """Check the host and the configuration against what SGLang needs; exit 1 if any check fails."""
     from . import doctor
 
-    checks = doctor.run(dict(os.environ), nvidia_smi=nvidia_smi)
+    checks = doctor.run(dict(os.environ), nvidia_smi=nvidia_smi, read_model=not no_model_read, read_timeout=model_read_timeout)
     bad = doctor.failed(checks)
     if as_json:
         _emit(json.dumps({"ok": not bad, "checks": [c.as_dict() for c in checks]}, indent=2))

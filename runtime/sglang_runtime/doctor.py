@@ -241,7 +241,7 @@ def key_check(values: settings.Settings) -> Check:
 
 
 def _host_checks(values: settings.Settings, env: Mapping[str, str]) -> tuple[list[Check], Any]:
-    """Port, interpreter, versions. Returns the serving transformers version for the shim check."""
+    """Port, interpreter, versions. Returns (interpreter, sglang version, transformers version) for the model checks."""
     from . import preflight, versions
 
     checks = []
@@ -257,7 +257,7 @@ def _host_checks(values: settings.Settings, env: Mapping[str, str]) -> tuple[lis
     if python is None:
         checks.append(Check("interpreter", FAIL, f"SGLANG_PYTHON={requested!r}: not on PATH",
                             "activate the Flox environment, or set SGLANG_PYTHON to the interpreter that has SGLang"))
-        return checks, None
+        return checks, (None, None, None)
     dirs = versions.site_dirs(python, env)
     sglang_v = versions.installed_text("sglang", dirs)
     transformers_v = versions.installed("transformers", dirs)
@@ -268,13 +268,14 @@ def _host_checks(values: settings.Settings, env: Mapping[str, str]) -> tuple[lis
     else:
         tv = versions.text(transformers_v) if transformers_v else "not installed"
         checks.append(Check("interpreter", OK, f"{label}: sglang {sglang_v}, transformers {tv}"))
-    return checks, transformers_v
+    return checks, (python, sglang_v, transformers_v)
 
 
 def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Probe | None = None,
-        shm_path: str = "/dev/shm", hf_cache: Path | None = None) -> list[Check]:
+        shm_path: str = "/dev/shm", hf_cache: Path | None = None, read_model: bool = True,
+        read_timeout: float = 180.0) -> list[Check]:
     """Every check, in the order a launch would hit them. Bad settings raise ConfigError (the CLI's exit 2)."""
-    from . import hub, resolve, shim, tp as tp_mod
+    from . import hub, modelread, resolve, tp as tp_mod
 
     values = settings.load(env)
     topology = nodes.topology(values, env)
@@ -284,7 +285,7 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
     checks = gpu_checks(probe, env.get("CUDA_VISIBLE_DEVICES"), targets)
     visible = gpu.visible(probe.gpus, env.get("CUDA_VISIBLE_DEVICES")).gpus
 
-    host_checks, transformers_v = _host_checks(values, env)
+    host_checks, serving = _host_checks(values, env)
 
     # The model, resolved exactly as resolve-model does.
     model = values.get("SGLANG_MODEL")
@@ -314,11 +315,7 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
         except (ConfigError, OSError, ValueError, TypeError) as exc:
             config, shape = None, None
             checks_model.append(Check("config", FAIL, f"{snapshot / 'config.json'}: {exc}", "re-download the model"))
-        tok = shim.read_config(snapshot)
-        if tok is not None and shim.needs_shim(tok[0], transformers_v, values.get("SGLANG_TOKENIZER_SHIM")):
-            checks_model.append(Check("tokenizer-shim", OK, "applies: tokenizer_class TokenizersBackend is rewritten for transformers < 5"))
-        else:
-            checks_model.append(Check("tokenizer-shim", OK, "not needed"))
+        checks_model += modelread.compat_checks(model, snapshot, values, env, serving, read_model=read_model, timeout=read_timeout)
     else:
         shape = None
 

@@ -19,9 +19,10 @@ from .errors import ConfigError
 RESOLVED_FOR = "SGLANG_RESOLVED_FOR"  # the SGLANG_MODEL the file was resolved for
 RESOLVED_MODEL = "SGLANG_RESOLVED_MODEL"  # what to pass as --model-path: a local directory, or the id to download
 BUNDLED_FROM = "SGLANG_BUNDLED_FROM"  # the HF id, when found in a bundle or cache
-KEYS = (RESOLVED_FOR, RESOLVED_MODEL, BUNDLED_FROM, "HF_HUB_OFFLINE")
+COMPAT_RULES = "SGLANG_COMPAT_RULES"  # the compat rules the served shadow applies, comma-separated (compat.RULE_IDS)
+KEYS = (RESOLVED_FOR, RESOLVED_MODEL, BUNDLED_FROM, COMPAT_RULES, "HF_HUB_OFFLINE")
 # Bookkeeping for serve; the rest (HF_HUB_OFFLINE, SGLANG_BUNDLED_FROM) goes into the server's environment.
-INTERNAL = frozenset({RESOLVED_FOR, RESOLVED_MODEL})
+INTERNAL = frozenset({RESOLVED_FOR, RESOLVED_MODEL, COMPAT_RULES})
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 HEADER = "# Written by sglang-resolve-model; read by sglang-serve. KEY='value' lines, POSIX single quotes."

@@ -124,7 +124,7 @@ def model_from_envfile(requested: str, path: Path, values: Mapping[str, str] | N
             f"the model {path} was resolved for ({resolved_for!r}); run sglang-resolve-model again",
         )
     model = values.get(envfile.RESOLVED_MODEL, requested)
-    # Either a directory (bundle, cache, shadow, local path) or the Hub id SGLang will download.
+    # Either a directory (bundle, cache, compat shadow, local path) or the Hub id SGLang will download.
     # A cleared cache or a removed bundle: say so now, not after SGLang starts.
     if not os.path.isdir(model) and (os.path.isabs(model) or not settings.valid_repo_id(model)):
         raise ConfigError("SGLANG_MODEL", requested, f"the directory {path} points to ({model}), which is gone; run sglang-resolve-model again")

@@ -1,4 +1,4 @@
-"""SGLANG_MODEL -> what serve should load, and the env file's values. Effects: reads the disk, may build a shim shadow."""
+"""SGLANG_MODEL -> what serve should load, and the env file's values. Effects: reads the disk, may build a compatibility shadow."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Mapping
 
 from huggingface_hub import constants
 
-from . import envfile, hub, settings, shim, versions
+from . import compat, envfile, hub, settings, shim, versions
 from .errors import ConfigError
 
 
@@ -18,6 +18,7 @@ class Resolution:
     found: hub.Found | None
     shadow: Path | None
     notices: list[str] = field(default_factory=list)
+    applied: tuple[str, ...] = ()  # compat rules, one "<rule>: <file> <field>" each, when a shadow is served
 
 
 def offline(env: Mapping[str, str]) -> bool:
@@ -46,21 +47,25 @@ def resolve(env: Mapping[str, str], values: settings.Settings, hf_cache: Path) -
 
     serve_dir = found.snapshot
     shadow = None
-    tokenizer = shim.read_config(found.snapshot)
-    if tokenizer is not None:
-        python, _ = versions.serving_python(values.get("SGLANG_PYTHON"))
-        transformers = versions.installed("transformers", versions.site_dirs(python, env))
-        if shim.needs_shim(tokenizer[0], transformers, values.get("SGLANG_TOKENIZER_SHIM")):
-            parent = settings.path(values, "SGLANG_RUNTIME_CACHE") / "sglang-compat"
-            name = shim.shadow_name(found.repo_id or found.snapshot.name, found.snapshot, tokenizer[1])
-            try:
-                shadow = shim.build_shadow(found.snapshot, parent, name, tokenizer[0])
-            except OSError as exc:
-                raise ConfigError("SGLANG_RUNTIME_CACHE", str(parent.parent), f"a writable directory for the tokenizer shadow ({exc.strerror})") from None
-            serve_dir = shadow
+    translation = compat.translate(shim.snapshot_files(found.snapshot))
+    python, _ = versions.serving_python(values.get("SGLANG_PYTHON"))
+    transformers = versions.installed("transformers", versions.site_dirs(python, env))
+    if shim.applies(translation, transformers, values.get("SGLANG_TOKENIZER_SHIM")):
+        if translation.refused:
+            serving = f"transformers {versions.text(transformers)}" if transformers else "the serving transformers (version unknown)"
+            raise shim.refusal_error(model, found.snapshot, serving, translation.refused[0])
+        parent = settings.path(values, "SGLANG_RUNTIME_CACHE") / "sglang-compat"
+        name = shim.shadow_name(found.repo_id or found.snapshot.name, found.snapshot, translation.files)
+        try:
+            shadow = shim.build_shadow(found.snapshot, parent, name, translation.files)
+        except OSError as exc:
+            raise ConfigError("SGLANG_RUNTIME_CACHE", str(parent.parent), f"a writable directory for the compatibility shadow ({exc.strerror})") from None
+        serve_dir = shadow
 
     out = {envfile.RESOLVED_FOR: model, envfile.RESOLVED_MODEL: str(serve_dir)}
+    if shadow is not None:
+        out[envfile.COMPAT_RULES] = ",".join(translation.rule_ids)
     if found.repo_id is not None:
         out[envfile.BUNDLED_FROM] = found.repo_id
         out["HF_HUB_OFFLINE"] = "1"
-    return Resolution(out, found, shadow, notices)
+    return Resolution(out, found, shadow, notices, translation.applied if shadow is not None else ())

@@ -101,8 +101,10 @@ TABLE: tuple[Setting, ...] = (
     Setting("SGLANG_PYTHON", "text", "Interpreter that has SGLang; falls back to python3 with a notice when absent.", default="python3.12"),
     Setting("SGLANG_VERSION", "version", "SGLang version to build the argv for; default: read from the serving interpreter's installed metadata."),
     Setting("SGLANG_MODEL_ENV_FILE", "path", "Env file written by resolve-model and read by serve.", default="$FLOX_ENV_CACHE/sglang-model.env"),
-    Setting("SGLANG_RUNTIME_CACHE", "path", "Root of the persistent compile caches and the tokenizer shadows.", default="$FLOX_ENV_CACHE"),
-    Setting("SGLANG_TOKENIZER_SHIM", "choice", "Rewrite a TokenizersBackend tokenizer config for transformers < 5: auto, always or never.",
+    Setting("SGLANG_RUNTIME_CACHE", "path", "Root of the persistent compile caches and the compat shadows (transformers-5 checkpoints for transformers 4).", default="$FLOX_ENV_CACHE"),
+    Setting("SGLANG_TOKENIZER_SHIM", "choice", "Serve a transformers-5 checkpoint through a shadow that transformers 4.x reads with the same meaning "
+            "(config.json RoPE fields, tokenizer_config.json), or refuse one it cannot express: auto (when the serving transformers "
+            "is < 5 or unknown), always or never.",
             default="auto", choices=("auto", "always", "never")),
     Setting("SGLANG_HUB_CHECK", "bool", "Before starting a model that is not on disk, ask the Hub (HF_ENDPOINT, HF_TOKEN) "
             "whether it exists and may be read, and refuse in one line if not; 0 skips it.", default="1"),

@@ -1,81 +1,94 @@
-"""Tokenizer compatibility shadow: serve a transformers-5 tokenizer with transformers 4.x.
+"""The compatibility shadow: a transformers-5 snapshot as transformers 4.x reads it with the same meaning.
 
-transformers 5 writes "tokenizer_class": "TokenizersBackend"; 4.57 cannot load
-that name, but loads the same files as PreTrainedTokenizerFast. The snapshot
-is read-only (Nix store), so a shadow directory links every entry of it and
-carries a rewritten tokenizer_config.json.
+The snapshot is read-only (HF cache blobs, Nix store), so the shadow is a
+directory beside it: a symlink to every entry of the snapshot, except the
+files compat.translate() rewrites (config.json, tokenizer_config.json), which
+are regular files. It is built in a temp directory and renamed into place;
+its name carries a digest of the snapshot's listing and of the translated
+files, so an unchanged model reuses its shadow and a changed model or a
+changed translation gets a new one. This module is the edge: it reads (via
+files.py) and writes; compat.py decides.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-NEW_CLASS = "TokenizersBackend"
-COMPAT_CLASS = "PreTrainedTokenizerFast"
-CONFIG = "tokenizer_config.json"
-FIRST_FIXED_TRANSFORMERS = (5,)
+from . import compat, files
+from .errors import ConfigError
 
-
-def patched_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The same config with only tokenizer_class changed (the flake's build-time fix uses this too)."""
-    if config.get("tokenizer_class") != NEW_CLASS:
-        return config
-    return {**config, "tokenizer_class": COMPAT_CLASS}
+SETTING = "SGLANG_MODEL"
+FIRST_NATIVE_TRANSFORMERS = (5,)  # reads transformers-5 files as written
 
 
-def needs_shim(config: dict[str, Any] | None, transformers: tuple[int, ...] | None, mode: str) -> bool:
-    """auto: unless the serving transformers is known to be >= 5 (the shim is harmless there anyway)."""
-    if mode == "never" or config is None or config.get("tokenizer_class") != NEW_CLASS:
+def snapshot_files(snapshot: Path) -> dict[str, Any]:
+    """The files translate() reads, parsed; None for an absent one. An odd file is one ConfigError."""
+    return {name: files.read_json_if_present(snapshot / name, SETTING, f"{name} of the model (a JSON object)")
+            for name in compat.FILES}
+
+
+def applies(translation: compat.Translation, transformers: tuple[int, ...] | None, mode: str) -> bool:
+    """auto: unless the serving transformers is known to be >= 5 (the translation is harmless there anyway)."""
+    if mode == "never" or not (translation.files or translation.refused):
         return False
     if mode == "always":
         return True
-    return transformers is None or transformers < FIRST_FIXED_TRANSFORMERS
+    return transformers is None or transformers < FIRST_NATIVE_TRANSFORMERS
 
 
-def read_config(snapshot: Path) -> tuple[dict[str, Any], bytes] | None:
-    try:
-        raw = (snapshot / CONFIG).read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        config = json.loads(raw)
-    except ValueError:
-        return None
-    return (config, raw) if isinstance(config, dict) else None
+def refusal_error(model: str, snapshot: Path, transformers_text: str, refusal: compat.Refusal) -> ConfigError:
+    return ConfigError(SETTING, model, f"a checkpoint {transformers_text} can serve exactly, but {snapshot}/{refusal.line()}")
 
 
-def shadow_name(model_key: str, snapshot: Path, raw_config: bytes) -> str:
-    digest = hashlib.sha256(raw_config).hexdigest()[:16]
+def shadow_name(model_key: str, snapshot: Path, translated: Mapping[str, Mapping[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(snapshot)):
+        digest.update(b"entry\0" + name.encode("utf-8", "surrogateescape") + b"\0")
+    for name in sorted(translated):
+        digest.update(b"file\0" + name.encode() + b"\0" + compat.render(translated[name]).encode("utf-8"))
     safe = model_key.replace("/", "--")
-    return f"{safe}--{snapshot.name[:16]}--{digest}"
+    return f"{safe}--{snapshot.name[:16]}--{digest.hexdigest()[:16]}"
 
 
-def build_shadow(snapshot: Path, parent: Path, name: str, config: dict[str, Any]) -> Path:
+def build_shadow(snapshot: Path, parent: Path, name: str, translated: Mapping[str, Mapping[str, Any]]) -> Path:
     """Create parent/name (or reuse it): build in a temp dir, then rename into place."""
     target = parent / name
-    if (target / CONFIG).is_file():
+    if target.is_dir():
         return target
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
     try:
         for entry in os.scandir(snapshot):
-            if entry.name != CONFIG:
+            if entry.name not in translated:
                 os.symlink(os.path.join(snapshot, entry.name), tmp / entry.name)
-        (tmp / CONFIG).write_text(json.dumps(patched_config(config), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        for file_name, content in translated.items():
+            (tmp / file_name).write_text(compat.render(content), encoding="utf-8")
+        os.chmod(tmp, 0o755)
         try:
             os.rename(tmp, target)
         except OSError:
             # Another resolver finished first; its shadow is complete, use it.
-            if not (target / CONFIG).is_file():
+            if not target.is_dir():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def translate_snapshot(snapshot: Path, parent: Path, model_key: str | None = None) -> tuple[Path, compat.Translation]:
+    """What resolve-model serves a transformers-4 SGLang for `snapshot`: the shadow under `parent` (built or reused),
+    or the snapshot itself when nothing needs translating. Raises compat.Refused for what 4.x cannot express."""
+    translation = compat.translate(snapshot_files(snapshot))
+    if translation.refused:
+        raise compat.Refused(translation.refused[0])
+    if not translation.files:
+        return snapshot, translation
+    name = shadow_name(model_key or snapshot.name, snapshot, translation.files)
+    return build_shadow(snapshot, parent, name, translation.files), translation
