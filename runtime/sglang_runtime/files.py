@@ -103,13 +103,13 @@ def parse_json(text: str, setting: str, shown: str, what: str, expect: type = di
         where = f"line {exc.lineno} column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "a number too large"
         raise ConfigError(setting, shown, f"{what} in valid JSON ({where})") from None
     if not isinstance(value, expect):
-        raise ConfigError(setting, shown, f"{what} as a JSON {_json_name(expect)}, not a JSON {_json_name(type(value))}")
+        raise ConfigError(setting, shown, f"{what} as a JSON {json_name(expect)}, not a JSON {json_name(type(value))}")
     if not _depth_ok(value, JSON_DEPTH):
         raise ConfigError(setting, shown, f"{what} (JSON nested more than {JSON_DEPTH} levels)")
     return value
 
 
-def _json_name(kind: type) -> str:
+def json_name(kind: type) -> str:
     return {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
             type(None): "null"}.get(kind, kind.__name__)
 

@@ -104,7 +104,7 @@ def check_snapshot(model: str, snapshot: Path) -> None:
     if "config.json" not in entries:
         raise ConfigError(SETTING, model, f"a model directory with config.json ({snapshot} has none)")
     # Read it now, safely: a FIFO, a link loop or a JSON list here would otherwise reach SGLang.
-    files.read_json(snapshot / "config.json", SETTING, "a model config.json (a JSON object)")
+    files.read_json(snapshot / "config.json", SETTING, "config.json of the model (a JSON object)")
     indexes = [n for n in entries if n.endswith(".index.json") and any(s in n for s in WEIGHT_SUFFIXES)]
     if indexes:
         missing: set[str] = set()

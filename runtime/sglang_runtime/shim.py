@@ -26,10 +26,27 @@ SETTING = "SGLANG_MODEL"
 FIRST_NATIVE_TRANSFORMERS = (5,)  # reads transformers-5 files as written
 
 
+# The fields the translation and transformers' loaders rely on, with the JSON types they must have:
+# a file that has them in another shape is broken, whichever transformers reads it.
+SHAPES: Mapping[str, Mapping[str, tuple[type, ...]]] = {
+    "config.json": {"rope_parameters": (dict,), "rope_scaling": (dict,), "rope_theta": (int, float),
+                    "max_position_embeddings": (int,), "architectures": (list,), "model_type": (str,)},
+    "tokenizer_config.json": {"tokenizer_class": (str,), "extra_special_tokens": (list, dict),
+                              "additional_special_tokens": (list,), "model_max_length": (int, float)},
+}
+
+
 def snapshot_files(snapshot: Path) -> dict[str, Any]:
     """The files translate() reads, parsed; None for an absent one. An odd file is one ConfigError."""
-    return {name: files.read_json_if_present(snapshot / name, SETTING, f"{name} of the model (a JSON object)")
-            for name in compat.FILES}
+    found = {name: files.read_json_if_present(snapshot / name, SETTING, f"{name} of the model (a JSON object)")
+             for name in compat.FILES}
+    for name, content in found.items():
+        for field, kinds in SHAPES.get(name, {}).items():
+            value = (content or {}).get(field)
+            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+                wanted = " or ".join(files.json_name(k) for k in kinds)
+                raise ConfigError(SETTING, str(snapshot / name), f"{field} as a JSON {wanted}, not a JSON {files.json_name(type(value))}")
+    return found
 
 
 def applies(translation: compat.Translation, transformers: tuple[int, ...] | None, mode: str) -> bool:
