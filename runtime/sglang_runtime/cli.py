@@ -100,6 +100,7 @@ def reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
+            # Read raw: the settings themselves may be what failed to load.
             if os.environ.get(DEBUG, "").strip().lower() in ("1", "true", "yes", "on"):
                 import traceback
 

@@ -109,6 +109,8 @@ TABLE: tuple[Setting, ...] = (
     Setting("SGLANG_HUB_CHECK", "bool", "Before starting a model that is not on disk, ask the Hub (HF_ENDPOINT, HF_TOKEN) "
             "whether it exists and may be read, and refuse in one line if not; 0 skips it.", default="1"),
     Setting("SGLANG_PREFLIGHT", "bool", "Check port, interpreter and model before launching.", default="1"),
+    Setting("SGLANG_RUNTIME_DEBUG", "bool", "After the one line an unexpected error (a bug in the launcher) prints, print its traceback too.",
+            default="0"),
     Setting("SGLANG_DRY_RUN", "bool", "Print the server command instead of starting it (as --dry-run).", default="0"),
     Setting("SGLANG_CUDA_CAPABILITIES", "text", "GPU architectures the SGLang build targets, comma-separated (doctor checks the GPUs against them).",
             default="7.5,8.0,8.6,8.9,9.0,10.0,12.0"),
