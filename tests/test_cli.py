@@ -413,3 +413,23 @@ def test_a_key_file_written_by_echo_works(flox, tmp_path):
     plan = json.loads(proc.stdout)
     assert plan["argv"][plan["argv"].index("--api-key") + 1] == "***" and "--api-key" not in plan["exec"]
     assert plan["secrets_via_environment"] == ["--api-key"] and "sk-from-echo-123" not in proc.stdout + proc.stderr
+
+
+# ---- no silent wrong model, no value becomes a flag ----------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["sglang-resolve-model", "sglang-serve"])
+@pytest.mark.parametrize("model", ["--port", "-x", "org/model\n--api-key", "org/\x1bmodel"])
+def test_serve_and_resolve_refuse_a_model_value_that_is_not_a_model(flox, command, model):
+    args = ["--dry-run"] if command == "sglang-serve" else []
+    proc = run_cli(command, *args, env=flox_env(flox, SGLANG_MODEL=model), check_rc=2)
+    message = no_notice(lines(proc.stderr))
+    assert len(message) == 1 and message[0].startswith(f"{command}: error: SGLANG_MODEL=")
+
+
+def test_a_value_starting_with_a_dash_never_becomes_a_flag(flox):
+    proc = run_cli("sglang-serve", "--dry-run", "--json",
+                   env=flox_env(flox, SGLANG_MODEL=MODEL, SGLANG_SERVED_NAME="--api-key", SGLANG_CHUNKED_PREFILL_SIZE="-1"),
+                   check_rc=0)
+    argv = json.loads(proc.stdout)["argv"]
+    assert "--served-model-name=--api-key" in argv and "--chunked-prefill-size=-1" in argv
+    assert "--api-key" not in argv
