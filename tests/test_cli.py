@@ -433,3 +433,15 @@ def test_a_value_starting_with_a_dash_never_becomes_a_flag(flox):
     argv = json.loads(proc.stdout)["argv"]
     assert "--served-model-name=--api-key" in argv and "--chunked-prefill-size=-1" in argv
     assert "--api-key" not in argv
+
+
+@pytest.mark.parametrize("args", [["wait", "--url", "file:///etc/passwd"], ["wait", "--url", "http://host:99999"],
+                                  ["query", "hi", "--url", "http://[::1"], ["query", "hi", "--url", "ftp://x"]])
+def test_a_bad_url_is_refused_at_once(flox, args):
+    proc = run_cli("sglang-runtime", *args, "--timeout", "30", env=flox_env(flox), check_rc=2)
+    assert "--url=" in proc.stderr and "expected an http:// or https:// URL" in proc.stderr
+
+
+def test_a_huge_value_is_quoted_short(flox):
+    proc = run_cli("sglang-resolve-model", env=flox_env(flox, SGLANG_MODEL="a" * 5000), check_rc=2)
+    assert len(proc.stderr) < 500 and "(5000 characters)" in proc.stderr

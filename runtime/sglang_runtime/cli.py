@@ -246,6 +246,20 @@ def _api_key(values: settings.Settings) -> str | None:
     return launch.configured_api_key(values)
 
 
+def _checked_url(url: str) -> str:
+    """--url must be an http(s) URL with a host (and a valid port): anything else is refused at once."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("--url", url, "an http:// or https:// URL with a host, such as http://127.0.0.1:30000")
+    return url
+
+
 def _server_url(values: settings.Settings) -> str:
     from . import health
 
@@ -259,7 +273,7 @@ def _server_url(values: settings.Settings) -> str:
 @click.option("--url", help="Server base URL [default: http://127.0.0.1:$SGLANG_PORT].")
 @click.option("--timeout", type=click.FloatRange(min=0), default=900.0, show_default=True, help="Seconds to wait.")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True, help="Seconds between polls.")
-@click.option("--pid", type=int, help="Server process: stop at once, with its exit status, if it dies.")
+@click.option("--pid", type=click.IntRange(min=1), help="Server process: stop at once, with its exit status, if it dies.")
 @click.option("--log", "log_file", help="The server's log of this start (a file, or - for a pipe): a fatal line ends the wait, "
               "and on failure the root cause and the last lines are printed.")
 @click.option("--show-secrets", is_flag=True, help="Print the API key in the export lines instead of ***.")
@@ -275,7 +289,7 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     # the stub (this node's schedulers are up), and print no client exports (there is no API here).
     stub = None if url else nodes.topology(values, env)
     stub = stub if stub is not None and not stub.serves_api else None
-    url = url or _server_url(values)
+    url = _checked_url(url) if url else _server_url(values)
 
     def report(seen: "health.Observation", elapsed: float) -> None:
         _emit(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
@@ -332,7 +346,7 @@ def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max
 
     values = settings.load(dict(os.environ))
     try:
-        answer = query.chat(url or _server_url(values), prompt, api_key=_api_key(values), model=model,
+        answer = query.chat(_checked_url(url) if url else _server_url(values), prompt, api_key=_api_key(values), model=model,
                             stream=stream, max_tokens=max_tokens, timeout=timeout, temperature=temperature)
     except query.QueryError as exc:
         _fail(str(exc), 1)

@@ -8,7 +8,19 @@ class ConfigError(Exception):
         self.setting = setting
         self.value = value
         self.expected = expected
-        super().__init__(f"{setting}={value!r}: expected {expected}")
+        super().__init__(f"{setting}={shown(value)}: expected {expected}")
+
+
+LIMIT = 200
+
+
+def shown(value: object) -> str:
+    """A value as a message quotes it: repr'd (so a newline cannot split the line), and cut short."""
+    text = repr(value)
+    if len(text) <= LIMIT:
+        return text
+    length = f"{len(value)} characters" if isinstance(value, str) else "long"
+    return f"{text[:LIMIT]}... ({length})"
 
 
 class PreflightError(Exception):

@@ -143,7 +143,11 @@ def find(repo_id: str, revision: str, roots: Sequence[Path], flat_root: Path | N
 def local_directory(model: str) -> Found | None:
     """SGLANG_MODEL named as a path: used as is, if it is a model directory."""
     path = Path(model).expanduser()
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:  # a name too long for a path, say
+        raise ConfigError(SETTING, model, f"a Hugging Face id or an existing model directory ({exc.strerror})") from None
+    if is_dir:
         check_snapshot(model, path)
         return Found(path.resolve(), None, "local directory")
     if model.startswith((".", "/", "~")) or not looks_like_repo_id(model):

@@ -244,6 +244,8 @@ def _args(s: Setting, raw: str) -> tuple[str, ...]:
 
 def _model(s: Setting, raw: str) -> str:
     # What reaches --model-path: never a flag, never a line break that could split a log or a file.
+    if len(raw) > 4096:
+        raise ConfigError(s.env, raw, "a Hugging Face id or a model directory of at most 4096 characters")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
         raise ConfigError(s.env, raw, "a Hugging Face id or a model directory, without control characters")
     if raw.startswith("-"):
