@@ -136,7 +136,9 @@ def probe(client, url: str, api_key: str | None, timeout: float) -> Observation:
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        response = client.get(url.rstrip("/") + READY_PATH, headers=headers, timeout=timeout)
+        # The status is the answer; the body is never read (a hostile peer may send one without end).
+        with client.stream("GET", url.rstrip("/") + READY_PATH, headers=headers, timeout=timeout) as response:
+            status = response.status_code
     except httpx2.ConnectError:
         return Observation(REFUSED, "connection refused")
     except httpx2.TimeoutException:
@@ -144,7 +146,7 @@ def probe(client, url: str, api_key: str | None, timeout: float) -> Observation:
         return Observation(STARTING, f"no answer within {timeout:.0f} s")
     except httpx2.HTTPError as exc:
         return Observation(UNEXPECTED, f"{type(exc).__name__}: {exc}")
-    return classify_status(response.status_code)
+    return classify_status(status)
 
 
 def process_exit(pid: int) -> tuple[bool, int | None]:

@@ -121,6 +121,50 @@ def fold_chunks(chunks, model: str, started: float, clock: Callable[[], float]) 
     return answer
 
 
+MAX_BODY = 16 << 20  # a chat answer is kilobytes; a peer that sends without end is cut off here
+MAX_LINE = 1 << 20   # one server-sent event
+
+
+def _body(response) -> bytes:
+    """The whole body, up to MAX_BODY."""
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) > MAX_BODY:
+            raise QueryError(f"{response.request.url.path}: the answer exceeds {MAX_BODY >> 20} MiB; not an SGLang server?")
+    return bytes(data)
+
+
+def _lines(response):
+    """The body's lines as they arrive, none longer than MAX_LINE."""
+    pending = b""
+    for chunk in response.iter_bytes():
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.rstrip(b"\r").decode("utf-8", "replace")
+        if len(pending) > MAX_LINE:
+            raise QueryError(f"stream: an event longer than {MAX_LINE >> 20} MiB; not an SGLang server?")
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
+class _Read:
+    """A response whose body was read with a cap, for _check and _json."""
+
+    def __init__(self, response, body: bytes) -> None:
+        self.status_code = response.status_code
+        self.text = body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.text)
+
+
+def _get(client, method: str, url: str, **kw) -> "_Read":
+    with client.stream(method, url, **kw) as response:
+        return _Read(response, _body(response))
+
+
 def chat(base_url: str, prompt: str, api_key: str | None = None, model: str | None = None,
          stream: bool = False, max_tokens: int | None = None, timeout: float = 300.0,
          temperature: float | None = None,
@@ -135,7 +179,7 @@ def chat(base_url: str, prompt: str, api_key: str | None = None, model: str | No
     try:
         with wall_clock(timeout), httpx2.Client(timeout=httpx2.Timeout(timeout, connect=10.0)) as client:
             if model is None:
-                listed = client.get(base + "/v1/models", headers=headers)
+                listed = _get(client, "GET", base + "/v1/models", headers=headers)
                 _check(listed, "/v1/models")
                 model = first_model(_json(listed, "/v1/models"))
             payload: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": prompt}]}
@@ -145,7 +189,7 @@ def chat(base_url: str, prompt: str, api_key: str | None = None, model: str | No
                 payload["temperature"] = temperature
             started = clock()
             if not stream:
-                response = client.post(base + "/v1/chat/completions", headers=headers, json=payload)
+                response = _get(client, "POST", base + "/v1/chat/completions", headers=headers, json=payload)
                 _check(response, "/v1/chat/completions")
                 answer = parse_completion(_json(response, "/v1/chat/completions"), model)
                 answer.total = clock() - started
@@ -154,9 +198,8 @@ def chat(base_url: str, prompt: str, api_key: str | None = None, model: str | No
             payload["stream_options"] = {"include_usage": True}
             with client.stream("POST", base + "/v1/chat/completions", headers=headers, json=payload) as response:
                 if response.status_code != 200:
-                    response.read()
-                _check(response, "/v1/chat/completions")
-                answer = fold_chunks(sse_events(response.iter_lines()), model, started, clock)
+                    _check(_Read(response, _body(response)), "/v1/chat/completions")
+                answer = fold_chunks(sse_events(_lines(response)), model, started, clock)
             answer.total = clock() - started
             return answer
     except httpx2.ConnectError as exc:
