@@ -116,9 +116,15 @@ def test_sglang_failing_to_bind_its_port_ends_wait_at_the_fatal_line(version, tm
 
 
 def test_the_tokenizer_break_is_named_by_its_first_exception_not_the_misleading_last(tmp_path, tiny_model, measured):
-    """0.5.9 (transformers 4.57) given a transformers-5 tokenizer as is (translation off): its last
+    """0.5.9 (transformers 4.57) given a transformers-5 tokenizer config that names a real v4 class but
+    keeps its extra special tokens as a list (as published checkpoints do), translation off: its last
     exception says protobuf is missing; wait must name the real cause and the setting that fixes it."""
-    server, waited, exited_at, crashed_at = _start_and_wait(tmp_path, "0.5.9", tiny_model, "'list' object has no",
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    server, waited, exited_at, crashed_at = _start_and_wait(tmp_path, "0.5.9", model, "'list' object has no",
                                                             SGLANG_TOKENIZER_SHIM="never")
     assert waited.returncode == 4, waited.stderr[-2000:]
     lines = waited.stderr.splitlines()
