@@ -33,9 +33,20 @@ if [ ! -e "$stamp" ]; then
   touch "$stamp"
 fi
 
-for version in 0.5.9 0.5.23; do
+# Every SGLang release with a dependency list (the contract-test matrix). The two
+# standalone folders first; the layered releases (one wheel each over shared pin
+# folders and the 0.5.23 folder) two at a time: downloads and import checks overlap.
+release_of() { sed 's/.*sglang-deps-\(.*\)\.txt/\1/' | sort -V; }
+standalone=$(grep -L '^base ' scripts/sglang-deps-*.txt | release_of)
+layered=$(grep -l '^base ' scripts/sglang-deps-*.txt | release_of)
+start=$(date +%s)
+for version in $standalone; do
   bash scripts/install-sglang.sh "$version" ".cache/sglang-$version"
 done
+if [ -n "$layered" ]; then
+  printf '%s\n' $layered | xargs -P 2 -I{} bash scripts/install-sglang.sh {} .cache/sglang-{}
+fi
+log "SGLang releases ready ($(echo $standalone $layered | wc -w)) after $(( $(date +%s) - start )) s"
 
 log "pytest"
 exec .venv/bin/python -m pytest tests "$@"
