@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import argv as argv_mod
-from . import envfile, preflight, settings, tp, versions
+from . import envfile, flagdata, preflight, settings, tp, versions
 from .errors import ConfigError, PreflightError
 
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
@@ -113,11 +113,7 @@ def plan(
     api_key = configured_api_key(values)
 
     extra = list(values.get("SGLANG_EXTRA_ARGS", ()))
-    argv_mod.check_extra("SGLANG_EXTRA_ARGS", extra)
-    if values.get("SGLANG_ARGS_FILE"):
-        from_file = read_args_file(values.get("SGLANG_ARGS_FILE"))
-        argv_mod.check_extra("SGLANG_ARGS_FILE", from_file)
-        extra += from_file
+    from_file = read_args_file(values.get("SGLANG_ARGS_FILE")) if values.get("SGLANG_ARGS_FILE") else []
 
     requested_python = values.get("SGLANG_PYTHON")
     python, notice = versions.serving_python(requested_python, which)
@@ -135,6 +131,15 @@ def plan(
             raise PreflightError(f"SGLANG_PYTHON={requested_python!r}: no sglang installed for {python} (set SGLANG_VERSION to override)")
         version_text = ASSUMED_VERSION
         notices.append(f"no sglang found for {python or requested_python}; building the command for SGLang {ASSUMED_VERSION} (set SGLANG_VERSION)")
+
+    # SGLang's own flags for this release (flag data, never SGLang itself): extra arguments are judged
+    # as its parser will read them, in milliseconds instead of after its imports.
+    release, notice = flagdata.for_version(version_text)
+    if notice:
+        notices.append(notice)
+    argv_mod.check_extra("SGLANG_EXTRA_ARGS", extra, release, values.values)
+    argv_mod.check_extra("SGLANG_ARGS_FILE", from_file, release, values.values)
+    extra += from_file
 
     resolved = dict(values.values)
     resolved["SGLANG_MODEL"] = model
