@@ -7,7 +7,6 @@ and which carry secrets.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import flagdata
@@ -216,6 +215,8 @@ class _Extra:
             where = (elsewhere[0] if len(elsewhere) == 1 else
                      f"{elsewhere[0]} to {elsewhere[-1]}" if contiguous else ", ".join(elsewhere))
             return f"a flag SGLang {version} has (only SGLang {where} {'has' if len(elsewhere) == 1 else 'have'} {name})"
+        import difflib  # only on this error path: serve stays lean
+
         close = difflib.get_close_matches(name, [o for o in self.release.options if o.startswith("--")], n=3, cutoff=0.75)
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         return f"a flag SGLang {version} has{hint}"

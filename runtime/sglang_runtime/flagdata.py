@@ -16,12 +16,13 @@ seconds importing.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Mapping
 
 from . import files
+from .errors import ConfigError
 from .settings import Version, parse_version
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "releases")
@@ -33,17 +34,24 @@ _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 OPTION, AMBIGUOUS, UNKNOWN, VALUE = "option", "ambiguous", "unknown", "value"
 
 
-@dataclass(frozen=True)
 class Action:
-    """One argparse action: all its option strings set `dest`."""
+    """One argparse action: all its option strings set `dest`. (Plain slotted classes here: the
+    dataclass machinery alone would cost `sglang-serve` milliseconds at import.)"""
 
-    options: tuple[str, ...]
-    dest: str
-    nargs: int | str  # 0, n, or argparse's "?", "*", "+"
-    type: str | None  # None: text; "int", "float"; else the name of SGLang's own converter
-    choices: tuple[str | int | float, ...] | None
-    marks: str
-    refusal: str | None = None  # SGLang's message when the parser fails on any use of this flag
+    __slots__ = ("options", "dest", "nargs", "type", "choices", "marks", "refusal")
+
+    def __init__(self, options: tuple[str, ...], dest: str, nargs: int | str, type: str | None,
+                 choices: tuple[str | int | float, ...] | None, marks: str, refusal: str | None = None):
+        self.options = options
+        self.dest = dest
+        self.nargs = nargs  # 0, n, or argparse's "?", "*", "+"
+        self.type = type  # None: text; "int", "float"; else the name of SGLang's own converter
+        self.choices = choices
+        self.marks = marks
+        self.refusal = refusal  # SGLang's message when the parser fails on any use of this flag
+
+    def __repr__(self) -> str:
+        return f"Action({self.options!r}, dest={self.dest!r}, nargs={self.nargs!r})"
 
     @property
     def secret(self) -> bool:
@@ -83,51 +91,78 @@ class Action:
         return self.problem(value) is None
 
 
-@dataclass(frozen=True)
 class Reading:
     """What argparse makes of a token: an option (with the string it matched and any `=value`),
     an ambiguous prefix (with its matches), an unknown option, or a value."""
 
-    kind: str
-    action: Action | None = None
-    option: str | None = None
-    explicit: str | None = None
-    matches: tuple[str, ...] = ()
+    __slots__ = ("kind", "action", "option", "explicit", "matches")
+
+    def __init__(self, kind: str, action: Action | None = None, option: str | None = None,
+                 explicit: str | None = None, matches: tuple[str, ...] = ()):
+        self.kind = kind
+        self.action = action
+        self.option = option
+        self.explicit = explicit
+        self.matches = matches
 
 
-@dataclass(frozen=True)
 class Release:
-    version: str
-    actions: tuple[Action, ...]
-    env: frozenset[str]
-    by_option: Mapping[str, Action] = field(repr=False, default_factory=dict)
+    """One release's data. Actions are built on first use: a launch looks at a few dozen of ~500."""
+
+    def __init__(self, version: str, rows: list, env: list[str], refused: Mapping[str, str]):
+        self.version = version
+        self._rows = rows
+        self._built: list[Action | None] = [None] * len(rows)
+        self._refused = refused
+        self._env_list = env
+        # option string -> row, in the parser's order (argparse lists ambiguous matches in it)
+        self._index = {option: i for i, row in enumerate(rows) for option in row[0].split()}
+        self.secret_options = frozenset(o for row in rows if "s" in row[5] for o in row[0].split())
+
+    @functools.cached_property
+    def env(self) -> frozenset[str]:
+        return frozenset(self._env_list)
 
     @property
     def options(self) -> tuple[str, ...]:
-        """Every option string, in the parser's order (argparse lists ambiguous matches in it)."""
-        return tuple(self.by_option)
+        """Every option string, in the parser's order."""
+        return tuple(self._index)
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        return tuple(self._action(i) for i in range(len(self._rows)))
+
+    def _action(self, i: int) -> Action:
+        action = self._built[i]
+        if action is None:
+            options, dest, nargs, type_, choices, marks = self._rows[i]
+            names = tuple(options.split())
+            action = self._built[i] = Action(names, dest, nargs, type_, tuple(choices) if choices is not None else None,
+                                             marks, self._refused.get(names[0]) if names else None)
+        return action
 
     def action(self, option: str) -> Action | None:
-        return self.by_option.get(option)
+        i = self._index.get(option)
+        return None if i is None else self._action(i)
 
     def read(self, token: str) -> Reading:
         """As argparse.ArgumentParser._parse_optional (Python 3.11-3.13) reads one token."""
         if not token or token[0] != "-":
             return Reading(VALUE)
-        if token in self.by_option:
-            return Reading(OPTION, self.by_option[token], token)
+        if token in self._index:
+            return Reading(OPTION, self.action(token), token)
         if len(token) == 1:
             return Reading(VALUE)
         name, eq, value = token.partition("=")
-        if eq and name in self.by_option:
-            return Reading(OPTION, self.by_option[name], name, value)
+        if eq and name in self._index:
+            return Reading(OPTION, self.action(name), name, value)
         matches = self._prefix_matches(token)
         if len(matches) > 1:
             return Reading(AMBIGUOUS, matches=tuple(option for option, _ in matches))
         if matches:
             option, explicit = matches[0]
-            return Reading(OPTION, self.by_option[option], option, explicit)
-        if _NEGATIVE_NUMBER.match(token) and not any(_NEGATIVE_NUMBER.match(o) for o in self.by_option):
+            return Reading(OPTION, self.action(option), option, explicit)
+        if _NEGATIVE_NUMBER.match(token) and not any(_NEGATIVE_NUMBER.match(o) for o in self._index):
             return Reading(VALUE)
         if " " in token:
             return Reading(VALUE)
@@ -138,9 +173,9 @@ class Release:
         if token[1] == "-":
             prefix, eq, value = token.partition("=")
             explicit = value if eq else None
-            return [(o, explicit) for o in self.by_option if o.startswith(prefix)]
+            return [(o, explicit) for o in self._index if o.startswith(prefix)]
         short, rest = token[:2], token[2:]
-        return [(o, rest if o == short else None) for o in self.by_option if o == short or o.startswith(token)]
+        return [(o, rest if o == short else None) for o in self._index if o == short or o.startswith(token)]
 
 
 @functools.cache
@@ -175,18 +210,19 @@ def choose(version: str) -> tuple[str, str | None]:
 def load(release: str) -> Release:
     """One release's data (ConfigError, naming the file, if it is missing or broken)."""
     path = os.path.join(DATA_DIR, f"{_PREFIX}{release}{_SUFFIX}")
-    data = files.read_json(path, "SGLANG_VERSION", f"the launcher's flag data for SGLang {release}")
-    actions = []
-    by_option: dict[str, Action] = {}
-    refused = data.get("refused", {})
-    for options, dest, nargs, type_, choices, marks in data["actions"]:
-        names = tuple(options.split())
-        action = Action(names, dest, nargs, type_, tuple(choices) if choices is not None else None, marks,
-                        refused.get(names[0]) if names else None)
-        actions.append(action)
-        for option in action.options:
-            by_option[option] = action
-    return Release(data["sglang"], tuple(actions), frozenset(data["env"]), by_option)
+    what = f"the launcher's flag data for SGLang {release}"
+    # Our own generated file: the safe reader (regular file, size cap, UTF-8), then a shape check;
+    # its JSON depth walk would cost serve a millisecond for nothing.
+    text = files.read_text(path, "SGLANG_VERSION", what, files.SMALL_LIMIT)
+    try:
+        data = json.loads(text)
+        rows, env, refused, version = data["actions"], data["env"], data.get("refused", {}), data["sglang"]
+        if not (isinstance(rows, list) and all(isinstance(r, list) and len(r) == 6 for r in rows)
+                and isinstance(env, list) and isinstance(refused, dict) and version == release):
+            raise ValueError
+    except (ValueError, TypeError, KeyError):
+        raise ConfigError("SGLANG_VERSION", path, f"{what} as scripts/generate_flagdata.py writes it") from None
+    return Release(version, rows, env, refused)
 
 
 def for_version(version: str) -> tuple[Release, str | None]:
@@ -201,7 +237,7 @@ def for_version_tuple(version: Version) -> Release:
 
 def secret_flags(release: str) -> frozenset[str]:
     """Every option string of `release` whose value is a secret (--api-key, --admin-api-key, ...)."""
-    return frozenset(o for a in load(choose(release)[0]).actions if a.secret for o in a.options)
+    return load(choose(release)[0]).secret_options
 
 
 @functools.cache

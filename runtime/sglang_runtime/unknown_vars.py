@@ -7,10 +7,12 @@ flagged; a variable only another release reads is, since this one ignores it.
 
 from __future__ import annotations
 
-import difflib
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from . import envfile, flagdata, settings
+
+if TYPE_CHECKING:
+    import difflib
 
 PREFIX = "SGLANG_"
 # Launcher variables that are not rows of the settings table; add a name here when a module reads one.
@@ -40,6 +42,8 @@ def similarity(typo: str, name: str) -> float:
     """How alike two variable names are, 0..1, judged on what follows SGLANG_ (the shared prefix
     would make every pair look alike). A name holding every word of the typo scores 0.9 or more:
     SGLANG_TP is short for SGLANG_TP_SIZE, not a misspelt SGLANG_DTYPE."""
+    import difflib
+
     body = typo[len(PREFIX):]
     return _score(difflib.SequenceMatcher(None, "", body), _words(body), name, 0.0)
 
@@ -47,6 +51,8 @@ def similarity(typo: str, name: str) -> float:
 def suggest(name: str, ours: frozenset[str], sglangs: frozenset[str]) -> str | None:
     """The most similar launcher setting (a typo of ours is likeliest), else the most similar SGLang
     variable; ties go to the name that sorts first. None when nothing is similar enough."""
+    import difflib  # only when some variable is unknown: serve stays lean
+
     body = name[len(PREFIX):]
     matcher = difflib.SequenceMatcher(None, "", body)  # seq2 (the typo) is analysed once
     words = _words(body)
