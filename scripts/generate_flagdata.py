@@ -10,8 +10,8 @@ sglang_support.env_registry), and write one small JSON file per release to
 runtime/sglang_runtime/releases/sglang-VERSION.json. The launcher loads only
 the file of the release it builds for (sglang_runtime.flagdata).
 
-tests/test_flagdata_generated.py regenerates every file and fails on any
-difference, so the data cannot drift from the releases.
+tests/test_contract.py (test_flag_data_matches_the_real_release) regenerates
+every file and fails on any difference, so the data cannot drift from the releases.
 
 Usage: .venv/bin/python scripts/generate_flagdata.py [VERSION ...]   (default: the whole matrix)
 """
