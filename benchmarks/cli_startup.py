@@ -3,6 +3,10 @@
 
 Targets (issue 2): `sglang-serve --dry-run` <= 1.5 B; `sglang-resolve-model` on a
 bundled 200-shard model: warm (shadow exists) <= 2 B, cold with the compat shadow <= 3 B.
+Issue 13: the dry run stays <= 1.5 B with SGLang's flag data in use (0.5.9's file, the smallest,
+and 0.5.23's, the largest); a typo in SGLANG_EXTRA_ARGS is refused (exit 2) within 2 B, where
+SGLang itself needs seconds of imports to say so (that error path also reads every release's data
+to say which releases have the flag).
 Every number is a median of N runs of a fresh process, measured in this one run.
 
 Usage: .venv/bin/python benchmarks/cli_startup.py [N]
@@ -24,17 +28,34 @@ MODEL = "bench/two-hundred-shards"
 SHARDS = 200
 
 
-def medians(cases: dict[str, tuple[list[str], dict[str, str], object]], runs: int) -> dict[str, float]:
-    """Round-robin over the cases, so load from elsewhere on the machine hits every case alike."""
+def medians(cases: dict[str, tuple[list[str], dict[str, str], object]], runs: int,
+            expect: dict[str, int] | None = None) -> dict[str, float]:
+    """Round-robin over the cases, so load from elsewhere on the machine hits every case alike.
+    expect: the exit status a case must end with (default 0)."""
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(runs):
         for name, (argv, env, before) in cases.items():
             if before:
                 before()
             start = time.perf_counter()
-            subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            rc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
             times[name].append(time.perf_counter() - start)
+            if rc != (expect or {}).get(name, 0):
+                raise SystemExit(f"{name}: exit {rc}")
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def flagdata_load_ms(release: str, runs: int) -> float:
+    """Loading one release's flag data in-process (the file read and JSON parse serve pays once)."""
+    from sglang_runtime import flagdata
+
+    samples = []
+    for _ in range(runs):
+        flagdata.load.cache_clear()
+        start = time.perf_counter()
+        flagdata.load(release)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
 
 
 def make_bundle(root: Path) -> Path:
@@ -79,20 +100,29 @@ def main() -> None:
 
         # The warm case and serve read what this first resolve writes (env file, shadow).
         subprocess.run(resolve, env=env, check=True, capture_output=True)
+        serve = [str(BIN / "sglang-serve"), "--dry-run"]
+        newest = {**env, "SGLANG_VERSION": "0.5.23"}
+        typo = {**newest, "SGLANG_EXTRA_ARGS": "--enable-mixed-chunks"}
         m = medians({
             "bare": ([py, "-c", "pass"], env, None),
             "base": ([py, "-c", "import click"], env, None),
-            "serve": ([str(BIN / "sglang-serve"), "--dry-run"], env, None),
+            "serve": (serve, env, None),
+            "serve-0.5.23": (serve, newest, None),
+            "refuse": (serve, typo, None),
             "warm": (resolve, env, None),
             "cold": (resolve, cold_env, fresh_cache),
-        }, runs)
-        bare, base, serve, warm, cold = (m[k] for k in ("bare", "base", "serve", "warm", "cold"))
+        }, runs, expect={"refuse": 2})
+        bare, base, serve_t, newest_t, refuse, warm, cold = (
+            m[k] for k in ("bare", "base", "serve", "serve-0.5.23", "refuse", "warm", "cold"))
 
     print(f"runs per median: {runs}")
     print(f"bare python            {bare * 1000:7.1f} ms")
     print(f"B = import click       {base * 1000:7.1f} ms   (B / bare python = {base / bare:.2f})")
-    rows = [("sglang-serve --dry-run", serve, 1.5), ("resolve-model warm (200 shards)", warm, 2.0),
-            ("resolve-model cold + compat (200 shards)", cold, 3.0)]
+    print(f"flag data load, in-process: 0.5.9 {flagdata_load_ms('0.5.9', runs):.2f} ms, "
+          f"0.5.23 {flagdata_load_ms('0.5.23', runs):.2f} ms")
+    rows = [("sglang-serve --dry-run (0.5.9 data)", serve_t, 1.5), ("sglang-serve --dry-run (0.5.23 data)", newest_t, 1.5),
+            ("serve refusing an extra-arg typo (exit 2)", refuse, 2.0),
+            ("resolve-model warm (200 shards)", warm, 2.0), ("resolve-model cold + compat (200 shards)", cold, 3.0)]
     failed = False
     for name, seconds, target in rows:
         ratio = seconds / base

@@ -11,6 +11,9 @@ from typing import Iterable
 
 import pytest
 
+# Orders the tests over the SGLang release matrix so that each release's worker starts once.
+pytest_plugins = ["sglang_matrix"]
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 

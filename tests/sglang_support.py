@@ -1,16 +1,21 @@
-"""Test helpers that ask a REAL SGLang release (0.5.9, 0.5.23) questions.
+"""Test helpers that ask a REAL SGLang release (every final release from 0.5.9 on) questions.
 
 Each release lives in its own folder made by ``scripts/install-sglang.sh
-VERSION .cache/sglang-VERSION`` (sglang with --no-deps plus the exact pins in
-``scripts/sglang-deps-VERSION.txt``); torch and torchvision come from the
-test venv. Nothing here is a stand-in: argv are parsed by SGLang's own
-``ServerArgs.add_cli_args`` parser, the env registry is read from SGLang's own
-``Envs`` class and sources, tokenizers are loaded by the transformers that
-release pins.
+VERSION .cache/sglang-VERSION`` from ``scripts/sglang-deps-VERSION.txt``:
+0.5.9 and 0.5.23 hold sglang (--no-deps) plus their exact pins; the releases
+between hold only the sglang wheel and name, in ``.layers``, the shared pin
+folders and the 0.5.23 folder that complete them (first on PYTHONPATH wins).
+torch and torchvision come from the test venv. Nothing here is a stand-in:
+argv are parsed by SGLang's own ``ServerArgs.add_cli_args`` parser, the env
+registry is read from SGLang's own ``Envs`` class and sources, tokenizers are
+loaded by the transformers that release pins.
 
-Importing ``sglang.srt.server_args`` costs seconds, so each version gets one
-long-lived worker process per test session; every ``parse_argvs`` call is a
-round trip over a pipe (milliseconds), and answers are cached.
+Importing ``sglang.srt.server_args`` costs seconds and ~0.9 GB, so each
+version gets one long-lived worker process, at most MAX_WORKERS at a time
+(the least recently used one is closed); every ``parse_argvs`` call is a
+round trip over a pipe (milliseconds), and answers are cached. Tests that
+run over the whole matrix are ordered release by release (conftest.py), so
+each worker starts once.
 """
 from __future__ import annotations
 
@@ -28,9 +33,52 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-VERSIONS = ("0.5.9", "0.5.23")
+SCRIPTS = REPO_ROOT / "scripts"
+
+
+def _release_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def deps_list(version: str) -> Path:
+    return SCRIPTS / f"sglang-deps-{version}.txt"
+
+
+def _read_deps(version: str) -> tuple[str | None, dict[str, str]]:
+    """(base release or None, {distribution: pinned version}) from the release's list."""
+    base, pins = None, {}
+    for line in deps_list(version).read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("base "):
+            base = line.split()[1]
+            continue
+        name, _, pinned = line.partition("==")
+        pins[name.strip()] = pinned.strip()
+    return base, pins
+
+
+# The matrix: every release with a dependency list, oldest first.
+VERSIONS = tuple(sorted((p.name[len("sglang-deps-"):-len(".txt")] for p in SCRIPTS.glob("sglang-deps-*.txt")),
+                        key=_release_key))
+# Releases whose folder holds all of its dependencies (the others are layered on one of these).
+STANDALONE = tuple(v for v in VERSIONS if _read_deps(v)[0] is None)
+
+
+def base_of(version: str) -> str | None:
+    """The standalone release whose folder completes a layered one (None for a standalone one)."""
+    return _read_deps(version)[0]
+
+
+def pins(version: str) -> dict[str, str]:
+    """Every exact pin the release's PYTHONPATH provides: its own list over its base's."""
+    base, own = _read_deps(version)
+    return {**(_read_deps(base)[1] if base else {}), **own}
+
+
 # What each release pins; the folders are built with exactly these.
-TRANSFORMERS_PIN = {"0.5.9": "4.57.1", "0.5.23": "5.19.0"}
+TRANSFORMERS_PIN = {v: pins(v)["transformers"] for v in VERSIONS}
 
 _STARTUP_TIMEOUT_S = 180.0
 _REQUEST_TIMEOUT_S = 120.0
@@ -94,6 +142,13 @@ def installed_version(site: Path, dist: str) -> str | None:
     return None
 
 
+def python_path(site: Path) -> list[Path]:
+    """The folder, then the folders its .layers file names (relative to it), in PYTHONPATH order."""
+    layers = site / ".layers"
+    extra = [site / line.strip() for line in layers.read_text().splitlines() if line.strip()] if layers.exists() else []
+    return [site, *extra]
+
+
 def _python() -> str:
     # The venv that runs pytest is the one holding torch/torchvision.
     return os.environ.get("SGLANG_TEST_PYTHON", sys.executable)
@@ -104,8 +159,8 @@ def _child_env(site: Path) -> dict[str, str]:
     # one from the developer's shell must not change what the parser says.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SGLANG_", "SGL_")) and k != "PYTHONPATH"}
-    env.update(PYTHONPATH=str(site), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               PYTHONWARNINGS="ignore", TOKENIZERS_PARALLELISM="false")
+    env.update(PYTHONPATH=os.pathsep.join(map(str, python_path(site))), HF_HUB_OFFLINE="1",
+               TRANSFORMERS_OFFLINE="1", PYTHONWARNINGS="ignore", TOKENIZERS_PARALLELISM="false")
     return env
 
 
@@ -185,6 +240,21 @@ def parse(argv):
     err = "\n".join(l for l in out.splitlines() if "error:" in l) or out.strip()
     return {"ok": False, "namespace": None, "error": err, "output": out, "exit_code": code}
 
+def actions():
+    # Everything the flag data (scripts/generate_flagdata.py) needs, as the parser holds it.
+    out = []
+    for a in PARSER._actions:
+        choices = a.choices
+        if choices is not None:
+            choices = sorted(choices, key=str) if isinstance(choices, (set, frozenset)) else list(choices)
+        out.append({"option_strings": list(a.option_strings), "dest": a.dest,
+                    "nargs": a.nargs if a.nargs is None or isinstance(a.nargs, (int, str)) else repr(a.nargs),
+                    "choices": safe(choices), "type": getattr(a.type, "__name__", None) if a.type else None,
+                    "action": type(a).__name__, "help": a.help if isinstance(a.help, str) else None,
+                    # SGLang's DeprecatedAction(error_message=...) fails the parse whenever the flag is used.
+                    "error_message": getattr(a, "error_message", None) if isinstance(getattr(a, "error_message", None), str) else None})
+    return {"allow_abbrev": PARSER.allow_abbrev, "prefix_chars": PARSER.prefix_chars, "actions": out}
+
 def info():
     p = make_parser()
     # The registry is the Envs class: every variable SGLang reads through
@@ -225,6 +295,8 @@ for line in sys.stdin:
             send(info())
         elif req["op"] == "call":
             send({"result": call(req["path"], req["func"], req["args"])})
+        elif req["op"] == "actions":
+            send(actions())
         else:
             send({"error": "unknown op " + req["op"]})
     except BaseException:
@@ -233,21 +305,32 @@ for line in sys.stdin:
 
 
 class _Worker:
-    """One long-lived Python process with one SGLang version imported."""
+    """One long-lived Python process with one SGLang version imported.
+
+    The process starts at construction; the first request waits for its
+    import to finish, so starting the next release's worker early overlaps
+    its import with the current release's tests (prefetch).
+    """
 
     def __init__(self, version: str):
         self.version = version
         self.site = sglang_dir(version)
+        self._ready = False
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self._proc = subprocess.Popen(
             [_python(), "-c", _WORKER], cwd=self.site, env=_child_env(self.site),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             text=True, bufsize=1)
+
+    def _wait_ready(self) -> None:
+        if self._ready:
+            return
         hello = self._read(_STARTUP_TIMEOUT_S)
         if not hello.get("ready"):
             self.close()
             raise SGLangWorkerError(
-                f"sglang {version} from {self.site} does not import:\n{hello.get('error', '')}")
+                f"sglang {self.version} from {self.site} does not import:\n{hello.get('error', '')}")
+        self._ready = True
 
     def _stderr_tail(self) -> str:
         self._stderr.seek(0)
@@ -258,13 +341,15 @@ class _Worker:
         line = self._proc.stdout.readline() if ready else ""
         if not line:
             alive = self._proc.poll() is None
+            tail = self._stderr_tail()
             self.close()
             raise SGLangWorkerError(
                 f"sglang {self.version} worker {'timed out' if alive else 'died'}; "
-                f"its stderr ends:\n{self._stderr_tail()}")
+                f"its stderr ends:\n{tail}")
         return json.loads(line)
 
     def ask(self, request: dict) -> dict:
+        self._wait_ready()
         if self._proc.poll() is not None:
             raise SGLangWorkerError(f"sglang {self.version} worker is gone:\n{self._stderr_tail()}")
         self._proc.stdin.write(json.dumps(request) + "\n")
@@ -274,7 +359,14 @@ class _Worker:
             raise SGLangWorkerError(f"sglang {self.version} worker failed:\n{reply['error']}")
         return reply
 
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
     def close(self) -> None:
+        if self._proc.poll() is None and not self._ready:
+            # Still importing (a prefetch no longer wanted): nothing to finish cleanly.
+            self._proc.kill()
+            self._proc.wait()
         if self._proc.poll() is None:
             self._proc.stdin.close()
             try:
@@ -282,17 +374,47 @@ class _Worker:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        self._stderr.close()
+        if not self._stderr.closed:
+            self._stderr.close()
 
 
-_workers: dict[str, _Worker] = {}
+# Each worker holds torch and one SGLang (~0.9 GB); the matrix has 15 releases.
+MAX_WORKERS = int(os.environ.get("SGLANG_TEST_MAX_WORKERS", "3"))
+_workers: dict[str, _Worker] = {}  # insertion order = least recently used first
+
+
+def _start(version: str, protect: frozenset[str] = frozenset(), optional: bool = False) -> _Worker | None:
+    """The running worker for `version`, started if needed, marked most recently used.
+
+    To stay within MAX_WORKERS the least recently used workers not in
+    `protect` are closed; if only protected ones remain, an `optional` start
+    (a prefetch) is skipped and a needed one goes over the limit.
+    """
+    w = _workers.pop(version, None)
+    if w is None or not w.alive():
+        victims = [v for v in _workers if v not in protect]
+        while len(_workers) >= max(MAX_WORKERS, 1) and victims:
+            _workers.pop(victims.pop(0)).close()
+        if optional and len(_workers) >= max(MAX_WORKERS, 1):
+            return None
+        w = _Worker(version)
+    _workers[version] = w  # most recently used last
+    return w
 
 
 def _worker(version: str) -> _Worker:
-    w = _workers.get(version)
-    if w is None or w._proc.poll() is not None:
-        w = _workers[version] = _Worker(version)
-    return w
+    return _start(version)
+
+
+def prefetch(version: str, protect: Iterable[str] = ()) -> None:
+    """Start `version`'s worker now, without waiting for its import, closing none of `protect`
+    (no-op if it runs, is not installed, or only protected workers could make room)."""
+    if version in _workers and _workers[version].alive():
+        return
+    try:
+        _start(version, frozenset(protect) | {version}, optional=True)
+    except SGLangNotInstalled:
+        return
 
 
 @atexit.register
@@ -334,6 +456,17 @@ def _info(version: str) -> dict:
 def option_strings(version: str) -> frozenset[str]:
     """Every option string SGLang `version`'s parser accepts (with -h/--help)."""
     return frozenset(_info(version)["option_strings"])
+
+
+def parser_actions(version: str) -> dict:
+    """Every action of the release's parser: option strings, dest, nargs, choices, type and
+    action class names, help; plus the parser's allow_abbrev and prefix_chars."""
+    return _actions(version)
+
+
+@functools.cache
+def _actions(version: str) -> dict:
+    return _worker(version).ask({"op": "actions"})
 
 
 def parser_action_count(version: str) -> int:

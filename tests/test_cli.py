@@ -116,11 +116,12 @@ def test_extra_args_may_not_fight_a_setting(flox):
 def test_hostile_values_are_passed_literally(flox, tmp_path):
     marker = tmp_path / "pwned"
     hostile = f"$(touch {marker}) `touch {marker}`; touch {marker}\nnext"
-    env = flox_env(flox, SGLANG_MODEL=MODEL, SGLANG_SERVED_NAME=hostile, SGLANG_EXTRA_ARGS=f"--stream-interval '$(touch {marker})'")
+    env = flox_env(flox, SGLANG_MODEL=MODEL, SGLANG_SERVED_NAME=hostile, SGLANG_EXTRA_ARGS=f"--chat-template '$(touch {marker})'")
     run_cli("sglang-resolve-model", env=env, check_rc=0)
     argv = dry_run_argv(env)
     assert flag_value(argv, "--served-model-name") == hostile
-    assert flag_value(argv, "--stream-interval") == f"$(touch {marker})"
+    # A text-valued flag: an integer one (--stream-interval) would be refused as SGLang would.
+    assert flag_value(argv, "--chat-template") == f"$(touch {marker})"
     text = run_cli("sglang-serve", "--dry-run", env=env, check_rc=0).stdout
     assert shlex.split(text) == argv
     assert not marker.exists()

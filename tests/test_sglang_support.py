@@ -1,7 +1,8 @@
 """The real-SGLang test infrastructure answers what the real releases say.
 
-Everything here runs SGLang 0.5.9 / 0.5.23 themselves (installed by
-scripts/install-sglang.sh); no stand-ins.
+Everything here runs real SGLang releases (installed by scripts/install-sglang.sh):
+0.5.9 / 0.5.23 for the detailed facts, every release of the matrix for its folder
+layout; no stand-ins.
 """
 import os
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 import sglang_support as sg
 
 REPO = Path(__file__).resolve().parents[1]
-BOTH = pytest.mark.parametrize("version", sg.VERSIONS)
+BOTH = pytest.mark.parametrize("version", sg.STANDALONE)
 
 
 def test_cuda_graph_max_bs_is_accepted_by_0_5_9_and_ambiguous_in_0_5_23():
@@ -143,15 +144,32 @@ def test_tokenizersbackend_fails_on_transformers_4_57_and_loads_when_renamed(tmp
     assert "transformers 5.19.0" in msg
 
 
-@BOTH
+def test_the_matrix_is_every_final_release_from_0_5_9():
+    assert sg.VERSIONS == tuple(f"0.5.{n}" for n in range(9, 24))
+    assert sg.STANDALONE == ("0.5.9", "0.5.23")
+    assert {sg.base_of(v) for v in sg.VERSIONS if v not in sg.STANDALONE} == {"0.5.23"}
+
+
+@pytest.mark.parametrize("version", sg.VERSIONS)
 def test_folder_holds_exactly_the_pinned_distributions(version):
     site = sg.sglang_dir(version)
-    assert sg.installed_version(site, "transformers") == sg.TRANSFORMERS_PIN[version]
-    pins = [l.split("==") for l in (REPO / "scripts" / f"sglang-deps-{version}.txt").read_text().splitlines()
-            if l and not l.startswith("#")]
-    wrong = {name: (want, sg.installed_version(site, name))
-             for name, want in pins if sg.installed_version(site, name) != want}
-    assert wrong == {}
+    path = sg.python_path(site)
+    assert sg.installed_version(site, "sglang") == version
+    if version in sg.STANDALONE:
+        assert path == [site]
+    else:
+        # Only the sglang wheel in the release's own folder; each pin in its own shared folder,
+        # placed before the base release's folder.
+        assert [p.name for p in site.glob("*.dist-info")] == [f"sglang-{version}.dist-info"]
+        assert path[-1].resolve() == sg.sglang_dir(sg.base_of(version)).resolve()
+    found = {}
+    for name in sg.pins(version):
+        found[name] = next((v for v in (sg.installed_version(folder, name) for folder in path) if v), None)
+    assert found == sg.pins(version)
+    # The transformers the release pins is the one import finds first.
+    first_transformers = next(sg.installed_version(folder, "transformers") for folder in path
+                              if sg.installed_version(folder, "transformers"))
+    assert first_transformers == sg.TRANSFORMERS_PIN[version]
 
 
 def test_missing_folder_names_the_install_command(monkeypatch, tmp_path):

@@ -39,9 +39,9 @@ _SECRETS: set[str] = set()
 
 def _emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = False) -> None:
     """Print, masked; `reveal` only where the user asked to see secrets (--show-secrets)."""
-    from .argv import SECRET_FLAGS
+    from .argv import all_secret_flags
 
-    text = str(message) if reveal else redact.mask(str(message), _SECRETS, SECRET_FLAGS)
+    text = str(message) if reveal else redact.mask(str(message), _SECRETS, all_secret_flags())
     click.echo(text, err=err, nl=nl)
 
 
@@ -99,6 +99,12 @@ def reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(exc), EXIT_PREFLIGHT)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (`sglang-runtime flags | head`): nothing to say, and nowhere to say
+            # it. Python would complain again when it flushes stdout at exit, so point that at /dev/null.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_FAILED)
         except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
             # Read raw: the settings themselves may be what failed to load.
             if os.environ.get(DEBUG, "").strip().lower() in ("1", "true", "yes", "on"):
@@ -115,6 +121,26 @@ def _notice(message: str) -> None:
     _emit(f"notice: {message}", err=True)
 
 
+def _detected_release(values: settings.Settings, env: dict[str, str]) -> str:
+    """SGLANG_VERSION, else the serving interpreter's installed sglang (as serve reads it), else the pinned one."""
+    from . import launch, versions
+
+    if values.get("SGLANG_VERSION"):
+        return values.get("SGLANG_VERSION")
+    python, _ = versions.serving_python(values.get("SGLANG_PYTHON"))
+    return versions.installed_text("sglang", versions.site_dirs(python, env)) or launch.ASSUMED_VERSION
+
+
+def _warn_unknown_variables(values: settings.Settings, env: dict[str, str]) -> None:
+    """One stderr line per SGLANG_* variable nobody reads (a typo, most often); never a failure."""
+    from . import unknown_vars
+
+    if not any(name.startswith(unknown_vars.PREFIX) for name in env):
+        return
+    for line in unknown_vars.warnings(env, _detected_release(values, env)):
+        click.echo(f"warning: {line}", err=True)
+
+
 @click.command("resolve-model", epilog=_settings_epilog())
 @click.option("--json", "as_json", is_flag=True,
               help="Also print the result as JSON on stdout: the env file's values, where the model was found, the compat rules applied.")
@@ -125,6 +151,7 @@ def resolve_model(as_json: bool) -> None:
 
     env = dict(os.environ)
     values = settings.load(env)
+    _warn_unknown_variables(values, env)
     result = resolve.resolve(env, values, hub.default_hf_cache())
     for notice in result.notices:
         _notice(notice)
@@ -162,6 +189,7 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
 
     env = dict(os.environ)
     values = settings.load(env)
+    _warn_unknown_variables(values, env)
     dry_run = dry_run or bool(values.get("SGLANG_DRY_RUN"))
     result = launch.plan(env, values, dry_run=dry_run)
     for notice in result.notices:
@@ -204,6 +232,32 @@ def settings_cmd(markdown: bool, show_secrets: bool) -> None:
         _emit("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4], reveal=show_secrets)
 
 
+@click.command("flags")
+@click.option("--version", "version", metavar="X.Y.Z",
+              help="SGLang release [default: SGLANG_VERSION, else the serving interpreter's sglang, as serve detects it].")
+@click.option("--json", "as_json", is_flag=True, help="Print the flags as JSON.")
+@reports_errors
+def flags_cmd(version: str | None, as_json: bool) -> None:
+    """Show the SGLang flags the launcher manages (setting -> flag) and every other flag the release has."""
+    from . import flagdata, flagsview
+
+    if version is not None:
+        if not settings.parse_version(version):
+            raise ConfigError("--version", version, "a version such as 0.5.9")
+        version = version.strip()
+    else:
+        version = _detected_release(settings.load(dict(os.environ)), dict(os.environ))
+    release, notice = flagdata.for_version(version)
+    if notice:
+        _notice(notice)
+    view = flagsview.describe(version, release)
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    for line in flagsview.text(view):
+        click.echo(line)
+
+
 @click.group(epilog=_settings_epilog())
 @click.version_option(package_name=DISTRIBUTION, prog_name="sglang-runtime")
 def main() -> None:
@@ -213,6 +267,7 @@ def main() -> None:
 main.add_command(resolve_model)
 main.add_command(serve)
 main.add_command(settings_cmd)
+main.add_command(flags_cmd)
 
 
 @main.command("activate-env")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import argv as argv_mod
-from . import bootstrap, envfile, files, nodes, preflight, settings, shellwords, tp, versions
+from . import bootstrap, envfile, files, flagdata, nodes, preflight, settings, shellwords, tp, versions
 from .errors import ConfigError, PreflightError
 
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
@@ -44,7 +44,8 @@ class Plan:
 
     def split(self) -> tuple[list[str], list[tuple[str, str]]]:
         """(launch_server arguments without secrets, [(secret flag, value), ...])."""
-        return argv_mod.split_secrets(self.argv[len(argv_mod.ENTRY) + 1:], self.secret_flags)
+        release = flagdata.for_version(self.version)[0] if self.version else None
+        return argv_mod.split_secrets(self.argv[len(argv_mod.ENTRY) + 1:], self.secret_flags, release)
 
     @property
     def exec_argv(self) -> list[str]:
@@ -153,11 +154,7 @@ def plan(
     api_key = configured_api_key(values)
 
     extra = list(values.get("SGLANG_EXTRA_ARGS", ()))
-    argv_mod.check_extra("SGLANG_EXTRA_ARGS", extra)
-    if values.get("SGLANG_ARGS_FILE"):
-        from_file = read_args_file(values.get("SGLANG_ARGS_FILE"))
-        argv_mod.check_extra("SGLANG_ARGS_FILE", from_file)
-        extra += from_file
+    from_file = read_args_file(values.get("SGLANG_ARGS_FILE")) if values.get("SGLANG_ARGS_FILE") else []
 
     requested_python = values.get("SGLANG_PYTHON")
     python, notice = versions.serving_python(requested_python, which)
@@ -175,6 +172,15 @@ def plan(
             raise PreflightError(f"SGLANG_PYTHON={requested_python!r}: no sglang installed for {python} (set SGLANG_VERSION to override)")
         version_text = ASSUMED_VERSION
         notices.append(f"no sglang found for {python or requested_python}; building the command for SGLang {ASSUMED_VERSION} (set SGLANG_VERSION)")
+
+    # SGLang's own flags for this release (flag data, never SGLang itself): extra arguments are judged
+    # as its parser will read them, in milliseconds instead of after its imports.
+    release, notice = flagdata.for_version(version_text)
+    if notice:
+        notices.append(notice)
+    argv_mod.check_extra("SGLANG_EXTRA_ARGS", extra, release, values.values)
+    argv_mod.check_extra("SGLANG_ARGS_FILE", from_file, release, values.values)
+    extra += from_file
 
     resolved = dict(values.values)
     resolved["SGLANG_MODEL"] = model

@@ -130,7 +130,16 @@ def mask_flag_values(text: str, flags) -> str:
     names = "|".join(_prefix_pattern(f) for f in sorted(flags, key=len, reverse=True))
     # A quoted value (closed, or cut short at whitespace) or a bare word, glued together as a shell would.
     value = r"""(?:'[^']*'|"(?:\\.|[^"\\])*"|'[^'\s]*|"[^"\s]*|[^\s'"]+)+"""
-    return re.sub(rf"((?:{names})(?![\w-])(?:=|\s+))({value})", lambda m: m.group(1) + MASK, text)
+
+    def hide(m: re.Match) -> str:
+        found = m.group(2)
+        if found.strip("'\"") == MASK:  # already masked (a quoted argv): leave its quoting alone
+            return m.group(0)
+        # The flag was inside a quoted word ('--api-key=K'): the word's closing quote is not the value's.
+        tail = found[-1] if found[-1] in "'\"" and found.count(found[-1]) % 2 else ""
+        return m.group(1) + MASK + tail
+
+    return re.sub(rf"((?:{names})(?![\w-])(?:=|\s+))({value})", hide, text)
 
 
 def mask(text: str, secrets=(), flags=()) -> str:

@@ -31,11 +31,13 @@ class Setting:
     help: str
     default: str | None = None
     # SGLang spelling by first version that uses it, oldest first: ((since, flag), ...).
-    # A bool setting's flag may carry its own value tokens ("--x disabled").
+    # A bool setting's flag may carry its own value tokens ("--x disabled"). The launcher
+    # picks the spelling from SGLang's flag data (argv.spelling); a test proves these
+    # thresholds give the same spelling for every release the data knows.
     flags: tuple[tuple[str, str], ...] = ()
     secret: bool = False
     choices: tuple[str, ...] = ()
-    # Values only some SGLang releases accept: {value: first version that does}.
+    # Values only some SGLang releases accept: {value: first version that does} (checked against the data's choices).
     value_since: Mapping[str, str] = field(default_factory=dict)
     # Sample valid values: the contract tests generate argvs from these.
     examples: tuple[str, ...] = ()
@@ -78,17 +80,17 @@ TABLE: tuple[Setting, ...] = (
     Setting("SGLANG_CHUNKED_PREFILL_SIZE", "chunk", "Chunked-prefill size in tokens; -1 disables chunking.",
             flags=_f("--chunked-prefill-size"), examples=("4096", "-1")),
     Setting("SGLANG_CUDA_GRAPH_MAX_BS", "positive_int", "Largest batch size captured in a CUDA graph (decode).",
-            flags=(("0", "--cuda-graph-max-bs"), ("0.5.16", "--cuda-graph-max-bs-decode")), examples=("64",)),
+            flags=(("0", "--cuda-graph-max-bs"), ("0.5.14", "--cuda-graph-max-bs-decode")), examples=("64",)),
     Setting("SGLANG_DISABLE_CUDA_GRAPH", "bool", "Disable CUDA graphs (slower, less memory, faster start).",
             flags=(("0", "--disable-cuda-graph"),
-                   ("0.5.16", "--cuda-graph-backend-decode disabled --cuda-graph-backend-prefill disabled")),
+                   ("0.5.14", "--cuda-graph-backend-decode disabled --cuda-graph-backend-prefill disabled")),
             examples=("1", "0")),
     Setting("SGLANG_PREFERRED_SAMPLING_PARAMS", "json_object", "Default sampling parameters, a JSON object.",
             flags=_f("--preferred-sampling-params"), examples=('{"temperature": 0.7, "top_p": 0.9}',)),
     Setting("SGLANG_TOOL_CALL_PARSER", "text", "Tool-call parser (`gpt-oss` for gpt-oss models).",
-            flags=_f("--tool-call-parser"), value_since={"auto": "0.5.16"}, examples=("qwen25", "auto")),
+            flags=_f("--tool-call-parser"), value_since={"auto": "0.5.12"}, examples=("qwen25", "auto")),
     Setting("SGLANG_REASONING_PARSER", "text", "Reasoning parser (`gpt-oss` for gpt-oss models).",
-            flags=_f("--reasoning-parser"), value_since={"auto": "0.5.16"}, examples=("deepseek-r1", "gpt-oss", "auto")),
+            flags=_f("--reasoning-parser"), value_since={"auto": "0.5.12"}, examples=("deepseek-r1", "gpt-oss", "auto")),
     Setting("SGLANG_ENABLE_CACHE_REPORT", "bool", "Report prefix-cache hits in usage.prompt_tokens_details.cached_tokens.",
             flags=_f("--enable-cache-report"), examples=("1",)),
     Setting("SGLANG_ENABLE_METRICS", "bool", "Expose Prometheus metrics on /metrics.", flags=_f("--enable-metrics"), examples=("1",)),
