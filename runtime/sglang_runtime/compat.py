@@ -441,24 +441,18 @@ def translate(files: Mapping[str, Any]) -> Translation:
     changed: dict[str, dict[str, Any]] = {}
     applied: list[str] = []
     refused: list[Refusal] = []
-    config = files.get(CONFIG)
-    if isinstance(config, dict):
+    for name, translate_file in ((CONFIG, translate_config), (TOKENIZER_CONFIG, translate_tokenizer_config)):
+        content = files.get(name)
+        if not isinstance(content, dict):
+            continue
         try:
-            new, log = translate_config(config)
-            if new != config:
-                changed[CONFIG] = new
-            applied += log
+            new, log = translate_file(content)
         except Refused as exc:
             refused.append(exc.refusal)
-    tc = files.get(TOKENIZER_CONFIG)
-    if isinstance(tc, dict):
-        try:
-            new, log = translate_tokenizer_config(tc)
-            if new != tc:
-                changed[TOKENIZER_CONFIG] = new
-            applied += log
-        except Refused as exc:
-            refused.append(exc.refusal)
+            continue
+        if new != content:
+            changed[name] = new
+        applied += log
     return Translation(changed, tuple(applied), tuple(refused))
 
 
