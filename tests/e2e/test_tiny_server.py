@@ -151,7 +151,7 @@ def test_metrics_serve_the_queue_length(tiny):
     assert "sglang:num_queue_reqs" in text
 
 
-def test_prompt_logprobs_and_greedy_tokens_match_across_releases(tiny, reference):
+def test_prompt_logprobs_and_greedy_tokens_match_across_releases(tiny, reference, measured):
     """0.5.9 through the translation must compute exactly what 0.5.23 computes from the snapshot."""
     status, body = completion(tiny, API_KEY, text=PROMPT, return_logprob=True, logprob_start_len=0,
                               sampling_params={"temperature": 0, "max_new_tokens": 12, "ignore_eos": True})
@@ -166,6 +166,8 @@ def test_prompt_logprobs_and_greedy_tokens_match_across_releases(tiny, reference
     assert expected, f"no reference from {VERSIONS[0]} (did its server start?)"
     assert [t for _, t in seen["prompt"]] == [t for _, t in expected["prompt"]], "different prompt token ids"
     diffs = [abs(a[0] - b[0]) for a, b in zip(seen["prompt"], expected["prompt"]) if a[0] is not None and b[0] is not None]
+    measured[f"tiny {tiny.version}"].update(prompt_tokens=len(diffs), prompt_logprob_max_diff=max(diffs),
+                                            same_greedy_tokens=seen["output"] == expected["output"])
     assert max(diffs) <= 1e-3, f"prompt logprobs differ by up to {max(diffs)}"
     assert seen["output"] == expected["output"], "different greedy continuation"
 
