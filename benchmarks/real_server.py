@@ -2,6 +2,7 @@
 """Real SGLang servers on the CPU: what the launcher costs, measured in one run.
 
     .venv/bin/python benchmarks/real_server.py [--runs 3] [--versions 0.5.23,0.5.9] [--smollm2]
+    (--versions '' with --smollm2: only the decode comparison)
 
 Needs what `bash scripts/test.sh` installs (.venv, .cache/sglang-*, .cache/serve-*) and, with
 --smollm2, the SmolLM2 bundle (scripts/build-smollm2-bundle.py). The one stand-in is
@@ -106,7 +107,7 @@ def ready_times(version: str, tiny: Path, runs: int, work: Path) -> dict[str, li
     return out
 
 
-def decode_speed(kind: str, flox_env: Path, work: Path) -> tuple[float, float]:
+def decode_speed(kind: str, flox_env: Path, work: Path, requests: int = 5) -> tuple[float, float]:
     from openai import OpenAI
 
     home = work / f"smol-{kind}"
@@ -118,18 +119,22 @@ def decode_speed(kind: str, flox_env: Path, work: Path) -> tuple[float, float]:
             sys.exit(f"smollm2 {kind}: not ready; see {home}")
         client = OpenAI(base_url=url + "/v1", api_key="EMPTY")
         client.chat.completions.create(model=SMOL_ID, messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
-        begun = time.perf_counter()
-        first = None
-        tokens = 0
-        for chunk in client.chat.completions.create(
-                model=SMOL_ID, stream=True, temperature=0, max_tokens=128,
-                extra_body={"ignore_eos": True},
-                messages=[{"role": "user", "content": "Tell me about the history of Paris."}]):
-            if chunk.choices and chunk.choices[0].delta.content:
-                tokens += 1
-                first = first or time.perf_counter()
-        end = time.perf_counter()
-        return first - begun, (tokens - 1) / (end - first)
+        ttfts, speeds = [], []
+        for _ in range(requests):  # one answer is too few on a 2-core machine: medians of several
+            begun = time.perf_counter()
+            first = None
+            tokens = 0
+            for chunk in client.chat.completions.create(
+                    model=SMOL_ID, stream=True, temperature=0, max_tokens=128,
+                    extra_body={"ignore_eos": True},
+                    messages=[{"role": "user", "content": "Tell me about the history of Paris."}]):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    tokens += 1
+                    first = first or time.perf_counter()
+            end = time.perf_counter()
+            ttfts.append(first - begun)
+            speeds.append((tokens - 1) / (end - first))
+        return statistics.median(ttfts), statistics.median(speeds)
     finally:
         stop(proc)
 
@@ -145,7 +150,7 @@ def main() -> None:
     tiny = work / "tiny"
     subprocess.run([sys.executable, str(ROOT / "tests" / "e2e" / "make_tiny_model.py"), str(tiny)], check=True,
                    capture_output=True, env={**os.environ, "PYTHONPATH": pythonpath("0.5.23")})
-    for version in args.versions.split(","):
+    for version in filter(None, args.versions.split(",")):
         times = ready_times(version, tiny, args.runs, work)
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"sglang {version}: ready, median of {args.runs}: launcher {med['launcher']:.1f} s, direct "
@@ -156,7 +161,7 @@ def main() -> None:
         flox_env = ROOT / ".cache" / "models" / "smollm2"
         via = decode_speed("launcher", flox_env, work)
         direct = decode_speed("direct", flox_env, work)
-        print(f"smollm2 0.5.23, 128 tokens: launcher TTFT {via[0]:.3f} s, {via[1]:.1f} tok/s | direct TTFT "
+        print(f"smollm2 0.5.23, 128 tokens, median of 5 answers: launcher TTFT {via[0]:.3f} s, {via[1]:.1f} tok/s | direct TTFT "
               f"{direct[0]:.3f} s, {direct[1]:.1f} tok/s | TTFT ratio {via[0] / direct[0]:.3f}, "
               f"decode ratio {via[1] / direct[1]:.3f}")
     print(f"(work files in {work})", file=sys.stderr)
