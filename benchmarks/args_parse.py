@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime"))
-from sglang_runtime import shellwords  # noqa: E402
+from sglang_runtime.util import shellwords  # noqa: E402
 
 LINES = {
     "many words": " ".join(["--x", 'a"b c"d', "'e f'"] * 60000)[: 1 << 20],

@@ -47,7 +47,7 @@ def medians(cases: dict[str, tuple[list[str], dict[str, str], object]], runs: in
 
 def flagdata_load_ms(release: str, runs: int) -> float:
     """Loading one release's flag data in-process (the file read and JSON parse serve pays once)."""
-    from sglang_runtime import flagdata
+    from sglang_runtime.launch import flagdata
 
     samples = []
     for _ in range(runs):

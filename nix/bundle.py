@@ -90,9 +90,9 @@ def translate_dirs(snapshot, compat):
 
 
 def load_compat(shim_src):
-    """The runtime's own pure translation (sglang_runtime/compat.py), so the bundle and the shadow never disagree."""
+    """The runtime's own pure translation (sglang_runtime/model/compat.py), so the bundle and the shadow never disagree."""
     sys.path.insert(0, shim_src)
-    from sglang_runtime import compat
+    from sglang_runtime.model import compat
 
     return compat
 

@@ -21,7 +21,7 @@
   # Local form: a directory holding the model's files (private or fine-tuned).
   src ? null,
   # Translate a transformers-5 checkpoint for transformers 4.x at build time with
-  # the runtime's own rules (sglang_runtime/compat.py: config.json RoPE fields,
+  # the runtime's own rules (sglang_runtime/model/compat.py: config.json RoPE fields,
   # tokenizer_config.json); one it cannot express fails the build in one line.
   patchTokenizer ? false,
 }:
@@ -71,7 +71,9 @@ let
   shimFiles = map (f: "${toString ../runtime}/${f}") [
     "sglang_runtime"
     "sglang_runtime/__init__.py"
-    "sglang_runtime/compat.py"
+    "sglang_runtime/model"
+    "sglang_runtime/model/__init__.py"
+    "sglang_runtime/model/compat.py"
   ];
   shimSrc = builtins.path {
     path = ../runtime;

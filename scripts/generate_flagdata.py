@@ -7,8 +7,8 @@ scripts/install-sglang.sh), ask the release's REAL parser
 tests/sglang_support.py) for its actions, and its environment registry (the
 `Envs` class plus the SGLANG_*/SGL_* literals of its sources,
 sglang_support.env_registry), and write one small JSON file per release to
-runtime/sglang_runtime/releases/sglang-VERSION.json. The launcher loads only
-the file of the release it builds for (sglang_runtime.flagdata).
+runtime/sglang_runtime/launch/releases/sglang-VERSION.json. The launcher loads only
+the file of the release it builds for (sglang_runtime.launch.flagdata).
 
 tests/test_contract.py (test_flag_data_matches_the_real_release) regenerates
 every file and fails on any difference, so the data cannot drift from the releases.
@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = REPO / "runtime" / "sglang_runtime" / "releases"
+DATA_DIR = REPO / "runtime" / "sglang_runtime" / "launch" / "releases"
 sys.path.insert(0, str(REPO / "tests"))
 import sglang_support as sg  # noqa: E402
 
@@ -76,7 +76,7 @@ def release_data(version: str) -> dict:
     if not parser["allow_abbrev"] or parser["prefix_chars"] != "-":
         # The launcher's reading of extra arguments assumes argparse's defaults.
         raise SystemExit(f"sglang {version}: parser has allow_abbrev={parser['allow_abbrev']} "
-                         f"prefix_chars={parser['prefix_chars']!r}; update sglang_runtime.flagdata")
+                         f"prefix_chars={parser['prefix_chars']!r}; update sglang_runtime.launch.flagdata")
     rows = []
     for action in parser["actions"]:
         marks = ("s" if is_secret(action) else "") + ("d" if action["action"].startswith("Deprecated") else "")

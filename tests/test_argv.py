@@ -1,6 +1,6 @@
 """argv building and extra-argument checks: pure functions of values, the release's flag data and the tokens.
 
-No SGLang here: the flag data (runtime/sglang_runtime/releases, generated from the real parsers and
+No SGLang here: the flag data (runtime/sglang_runtime/launch/releases, generated from the real parsers and
 checked against them in test_contract.py) stands for each release. Generated secret values are in
 test_argv_secrets.py (hypothesis, which the Nix build of the runtime does not carry).
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sglang_runtime import argv, flagdata, settings
-from sglang_runtime.errors import ConfigError
+from sglang_runtime.launch import argv, flagdata
+from sglang_runtime.config import settings
+from sglang_runtime.util.errors import ConfigError
 
 V0_5_9, V0_5_14, V0_5_16, V0_5_23 = (0, 5, 9), (0, 5, 14), (0, 5, 16), (0, 5, 23)
 R9, R23 = flagdata.load("0.5.9"), flagdata.load("0.5.23")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from sglang_runtime import argv, flagdata
-from sglang_runtime.errors import ConfigError
+from sglang_runtime.launch import argv, flagdata
+from sglang_runtime.util.errors import ConfigError
 
 RELEASES = flagdata.known()
 

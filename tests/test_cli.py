@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sglang_runtime import launch
+from sglang_runtime.launch import plan as launch
 
 from conftest import files_under, flox_env, lines, no_notice, run_cli, write_cached_repo, write_model
 
@@ -202,7 +202,7 @@ def test_serve_execs_the_interpreter_with_the_planned_environment(flox, tmp_path
     run_cli("sglang-serve", env=env, check_rc=0)
     seen = json.loads(record.read_text())
     # The bootstrap (a script beside the launcher's modules) runs sglang.launch_server in-process.
-    assert seen["argv"][0] == str(Path(launch.__file__).with_name("bootstrap.py"))
+    assert seen["argv"][0] == str(Path(launch.__file__).parents[1] / "guest" / "bootstrap.py")
     assert seen["argv"][1:3] == ["--model-path", seen["argv"][2]] and "--api-key" not in seen["argv"]
     assert "SGLANG_PORT" not in seen["env"]
     assert (flox["cache"] / "triton").is_dir() and seen["env"]["TRITON_CACHE_DIR"] == str(flox["cache"] / "triton")
@@ -217,7 +217,7 @@ def test_settings_command_masks_secrets(flox):
 
 
 def test_help_lists_every_setting(flox):
-    from sglang_runtime import settings
+    from sglang_runtime.config import settings
 
     text = run_cli("sglang-serve", "--help", env=flox_env(flox), check_rc=0).stdout
     assert all(s.env in text for s in settings.TABLE)
@@ -361,12 +361,12 @@ def test_serve_path_imports_nothing_heavy(flox):
 
     env = flox_env(flox, SGLANG_MODEL=MODEL)
     code = ("import sys; sys.argv = ['sglang-serve', '--dry-run']\n"
-            "from sglang_runtime import cli\n"
+            "from sglang_runtime.cli import main as cli\n"
             "try:\n    cli.serve_main()\nexcept SystemExit:\n    pass\n"
             "print(' '.join(sorted(sys.modules)), file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     loaded = set(proc.stderr.split())
-    assert "sglang_runtime.launch" in loaded
+    assert "sglang_runtime.launch.plan" in loaded
     assert not {m for m in loaded if m.split(".")[0] in {"transformers", "huggingface_hub", "sglang", "httpx", "requests", "torch"}}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from sglang_runtime import compat, modelcheck
+from sglang_runtime.model import compat, modelcheck
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -4,7 +4,7 @@ For real architectures' files (tests/compat_cases.py):
 1. SAVE with transformers 5.19 inside SGLang 0.5.23's folder (what a new checkpoint holds);
 2. translate with compat.translate and write the shadow with shim.build_shadow (what resolve-model serves);
 3. READ with SGLang's own loaders (get_config / get_hf_text_config / get_context_length / get_tokenizer,
-   runtime/sglang_runtime/model_probe.py) in SGLang 0.5.9 (transformers 4.57.1) from the shadow, and in
+   runtime/sglang_runtime/guest/model_probe.py) in SGLang 0.5.9 (transformers 4.57.1) from the shadow, and in
    SGLang 0.5.23 from the original;
 4. compare every attribute SGLang reads.
 Everything runs in the two long-lived release workers of sglang_support (one each, shared with the contract
@@ -20,10 +20,10 @@ import pytest
 
 import compat_cases as cases
 import sglang_support as sg
-from sglang_runtime import compat, modelcheck, shim
+from sglang_runtime.model import compat, modelcheck, shim
 
 OLD, NEW = "0.5.9", "0.5.23"
-PROBE = Path(shim.__file__).with_name("model_probe.py")
+PROBE = Path(shim.__file__).parents[1] / "guest" / "model_probe.py"
 INSIDE = Path(__file__).with_name("compat_inside.py")
 # Attributes both releases read under the same name with the same meaning.
 SAME_NAME_ATTRS = ("max_position_embeddings", "head_dim", "hidden_size", "intermediate_size", "num_attention_heads",
@@ -169,7 +169,7 @@ def test_published_values_reach_the_old_release(world):
 
 
 def test_the_new_release_misreads_what_the_list_says(world):
-    from sglang_runtime import modelread
+    from sglang_runtime.model import modelread
 
     for name in NEW_RELEASE_MISREADS:
         files = _files(world["v5"][name])

@@ -4,7 +4,7 @@ scripts/sglang-deps-*.txt): parse only, with each release's own launch_server pa
 - every argv the settings table can produce parses with the intended values in every release that
   supports the setting, and the launcher refuses it for the releases that don't (and those refuse it
   too when spelt for another release);
-- the launcher's flag data (runtime/sglang_runtime/releases) is what the real parsers and
+- the launcher's flag data (runtime/sglang_runtime/launch/releases) is what the real parsers and
   registries say now: regenerated here, any difference fails;
 - what the launcher refuses in extra arguments, SGLang refuses too (or it sets what a setting
   controls), and what it lets through SGLang accepts: generated argvs, judged by both;
@@ -25,8 +25,11 @@ import pytest
 
 import sglang_support
 import sglang_support as sg
-from sglang_runtime import argv, bootstrap, envfile, flagdata, settings
-from sglang_runtime.errors import ConfigError
+from sglang_runtime.launch import argv, flagdata
+from sglang_runtime.guest import bootstrap
+from sglang_runtime.util import envfile
+from sglang_runtime.config import settings
+from sglang_runtime.util.errors import ConfigError
 
 RELEASES = pytest.mark.parametrize("release", sg.VERSIONS)
 MODEL = {"SGLANG_MODEL": "/models/phi"}
@@ -166,7 +169,7 @@ def test_flag_data_matches_the_real_release(release):
     """Regenerate the release's data from its real parser and registry: any drift fails."""
     fresh = generator.render(generator.release_data(release))
     checked_in = generator.path_for(release).read_text(encoding="utf-8")
-    assert fresh == checked_in, (f"runtime/sglang_runtime/releases/sglang-{release}.json is stale: "
+    assert fresh == checked_in, (f"runtime/sglang_runtime/launch/releases/sglang-{release}.json is stale: "
                                  f"run .venv/bin/python scripts/generate_flagdata.py {release}")
 
 

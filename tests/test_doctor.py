@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sglang_runtime import doctor, gpu, modelread
+from sglang_runtime.operate import doctor
+from sglang_runtime.host import gpu
+from sglang_runtime.model import modelread
 from sglang_peer import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -240,13 +242,13 @@ def test_model_read_fails_on_what_the_untranslated_snapshot_makes_of_it(tmp_path
     """What SGLang 0.5.9 reads from the snapshot as written (SGLANG_TOKENIZER_SHIM=never): the wrong RoPE base and
     a tokenizer that does not load. Read by the real 0.5.9 (the shared release worker), judged by doctor's check."""
     import sglang_support
-    from sglang_runtime import compat, shim
+    from sglang_runtime.model import compat, shim
 
     model = v5_model(tmp_path)
     tc = json.loads((model / "tokenizer_config.json").read_text())
     del tc["extra_special_tokens"]
     (model / "tokenizer_config.json").write_text(json.dumps({**tc, "tokenizer_class": "PreTrainedTokenizerFast"}))
-    probe_file = Path(shim.__file__).with_name("model_probe.py")
+    probe_file = Path(shim.__file__).parents[1] / "guest" / "model_probe.py"
     result = sglang_support.call_in("0.5.9", probe_file, "read", str(model), [], [])
     snap = {**shim.snapshot_files(model), compat.TOKENIZER_JSON: json.loads((model / "tokenizer.json").read_text())}
     check = modelread.model_read_check(result, snap, str(model), "transformers 4.57.1")

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from sglang_runtime import envfile
-from sglang_runtime.errors import ConfigError
+from sglang_runtime.util import envfile
+from sglang_runtime.util.errors import ConfigError
 
 NASTY = ["plain", "with spaces", "it's", 'say "hi"', "$HOME and ${PATH}", "back\\slash\\", "two\nlines\n",
          "$(touch /tmp/pwned-envfile)", "`touch /tmp/pwned-envfile`", "a; rm -rf /", "tab\there", "", "=x=", "é ü 漢"]

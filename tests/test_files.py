@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from sglang_runtime import files
-from sglang_runtime.errors import ConfigError
+from sglang_runtime.util import files
+from sglang_runtime.util.errors import ConfigError
 
 
 def _refused(path, **kw) -> str:

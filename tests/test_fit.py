@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sglang_runtime import doctor, fit
+from sglang_runtime.operate import doctor
+from sglang_runtime.model import fit
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 H100_MIB = 81559  # nvidia-smi memory.total of an H100 80GB HBM3 (tests/fixtures/nvidia-smi/h100.csv)

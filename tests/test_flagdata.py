@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from sglang_runtime import argv, flagdata, settings
+from sglang_runtime.launch import argv, flagdata
+from sglang_runtime.config import settings
 
 RELEASES = flagdata.known()
 
@@ -88,7 +89,7 @@ def test_sglang_env_names_are_the_release_registry():
 
 
 def test_loading_reads_only_the_release_asked_for():
-    code = ("import json; from sglang_runtime import flagdata, argv;"
+    code = ("import json; from sglang_runtime.launch import flagdata, argv;"
             "argv.build({'SGLANG_MODEL': 'm'}, (0, 5, 23), 'p');"
             "print(json.dumps(flagdata.load.cache_info().currsize))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from conftest import BIN, flox_env, run_cli
-from sglang_runtime import flagdata, settings
+from sglang_runtime.launch import flagdata
+from sglang_runtime.config import settings
 
 MODEL = "/models/m"
 

@@ -22,7 +22,7 @@ import pytest
 from nix_support import (REPO, build_flox_package, flox_expression_packages, nix_build, nix_env, nix_eval_json, nix_string,
                          sri_sha256, write_standin)
 
-from sglang_runtime import envfile
+from sglang_runtime.util import envfile
 
 FIXTURE = REPO / "nix" / "fixtures" / "tiny-sharded"
 SYSTEMS = ("x86_64-linux", "aarch64-linux")
@@ -211,7 +211,7 @@ def test_snapshot_id_follows_content_not_location(nix, tmp_path):
 
 def test_patch_tokenizer_applies_the_runtime_translation(nix):
     """patchTokenizer rewrites exactly what sglang_runtime.compat.translate says, keeps every other key and file."""
-    from sglang_runtime import compat
+    from sglang_runtime.model import compat
 
     bundle = build(nix, local_bundle(FIXTURE, patch=True))
     snapshot = the_snapshot(bundle)
@@ -235,7 +235,7 @@ def test_patch_tokenizer_applies_the_runtime_translation(nix):
 
 def test_patch_tokenizer_is_the_runtimes_own_function(nix, tmp_path):
     """The bundle applies sglang_runtime.compat.translate, so both agree on any config."""
-    from sglang_runtime import compat
+    from sglang_runtime.model import compat
 
     src = tmp_path / "odd"
     shutil.copytree(FIXTURE, src)

@@ -28,7 +28,7 @@ import pytest
 from flox_support import (BASH, REPO, SCHEMA, UNCACHED_HOOK, UNSET, VENV_BIN, activate, build_bash_era_launcher,
                           build_closure, buildenv, flox_activate, host_env, manifest, shared_file, tools_dir, write_script)
 from nix_support import build_flox_package
-from sglang_runtime import closure
+from sglang_runtime.host import closure
 
 CLOSURE_VARS = ("PATH", "PYTHONPATH", "CUDA_HOME", "CPATH", "LIBRARY_PATH")
 DEFAULT_MODEL = "microsoft/Phi-4-mini-instruct-FP8-TORCHAO"

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from sglang_runtime import health
+from sglang_runtime.operate import health
 from sglang_peer import Peer, free_port
 
 
@@ -71,7 +71,7 @@ def test_death_of_a_process_we_did_not_start_is_read_from_proc():
     """The CLI is not the server's parent: it finds the exit status of the zombie in /proc."""
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
     time.sleep(0.5)  # exited, not yet reaped by us: a zombie
-    cli = subprocess.run([sys.executable, "-c", f"from sglang_runtime import health; print(health.process_exit({child.pid}))"],
+    cli = subprocess.run([sys.executable, "-c", f"from sglang_runtime.operate import health; print(health.process_exit({child.pid}))"],
                          capture_output=True, text=True, check=True)
     assert cli.stdout.strip() == "(True, 3)"
     child.wait()

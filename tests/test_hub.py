@@ -6,8 +6,8 @@ import pytest
 from huggingface_hub.file_download import repo_folder_name as hf_repo_folder_name
 
 from conftest import write_cached_repo, write_model
-from sglang_runtime import hub
-from sglang_runtime.errors import ConfigError
+from sglang_runtime.model import hub
+from sglang_runtime.util.errors import ConfigError
 
 ID = "org/model-7B"
 

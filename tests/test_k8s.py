@@ -18,7 +18,7 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import ValidationError, all_versions
 
-from sglang_runtime import settings
+from sglang_runtime.config import settings
 from k8s_support import (
     K8S, SGLANG_HEALTH_TIMEOUT_S, SGLANG_ROUTES, FakeKubeAPI, container, containers, downward_env, env_values,
     expand, find, flox_service_command, flox_vars, pod_specs, port_number, ready_pod, render, strings,

@@ -29,7 +29,8 @@ from k8s_support import (
     ready_pod, render, strings, wait_for_status,
 )
 from sglang_peer import free_port
-from sglang_runtime import launch, nodes, settings
+from sglang_runtime.launch import plan as launch, nodes
+from sglang_runtime.config import settings
 
 K8S_VERSION = "1.37.0"
 NAMESPACE = "sglang"

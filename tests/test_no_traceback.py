@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from conftest import BIN, clean_env, write_cached_repo
-from sglang_runtime import settings
+from sglang_runtime.config import settings
 
 DOCUMENTED = {0, 1, 2, 3, 4}
 SECRET = "sk-never-printed-42"

@@ -15,8 +15,11 @@ import sglang_support
 from conftest import BIN, clean_env, run_cli
 from k8s_support import StandInServer
 from sglang_peer import free_port
-from sglang_runtime import doctor, gpu, launch, nodes, settings, tp
-from sglang_runtime.errors import ConfigError, PreflightError
+from sglang_runtime.operate import doctor
+from sglang_runtime.host import gpu
+from sglang_runtime.launch import plan as launch, nodes, tp
+from sglang_runtime.config import settings
+from sglang_runtime.util.errors import ConfigError, PreflightError
 
 VERSIONS = ("0.5.9", "0.5.23")
 NEW = ("SGLANG_NNODES", "SGLANG_NODE_RANK", "SGLANG_DIST_INIT_ADDR", "SGLANG_DIST_INIT_PORT",

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sglang_runtime import query
+from sglang_runtime.operate import query
 from sglang_peer import Peer, free_port
 
 

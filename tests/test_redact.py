@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from sglang_runtime import bootstrap, redact
+from sglang_runtime.guest import bootstrap, redact
 
 VISIBLE = string.ascii_letters + string.digits + string.punctuation  # what the launcher accepts in a key
 keys = st.text(alphabet=VISIBLE, min_size=8, max_size=300)  # the launcher refuses shorter keys

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from conftest import REPO
-from sglang_runtime import settings
-from sglang_runtime.errors import ConfigError
+from sglang_runtime.config import settings
+from sglang_runtime.util.errors import ConfigError
 
 
 @pytest.mark.parametrize("word,value", [("1", True), ("TRUE", True), ("Yes", True), ("on", True),

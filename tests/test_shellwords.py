@@ -6,7 +6,7 @@ import shlex
 
 from hypothesis import given, settings, strategies as st
 
-from sglang_runtime import shellwords
+from sglang_runtime.util import shellwords
 
 # The characters that change how a line splits, plus ordinary ones.
 tricky = st.text(alphabet=list("ab #'\"\\\n\t\r $=-é"), max_size=30)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import flox_env, run_cli, write_cached_repo, write_model
-from sglang_runtime import compat, shim
+from sglang_runtime.model import compat, shim
 
 MODEL = "org/tok-model"
 
@@ -89,7 +89,7 @@ def test_unchanged_model_reuses_its_shadow_and_a_changed_one_gets_a_new_one(flox
 def test_racing_resolvers_both_end_with_a_complete_shadow(flox, tmp_path):
     """Two real processes build the same shadow at once; both must see it complete, no temp dir may remain."""
     snapshot = write_cached_repo(flox["hub"], MODEL, shards=50, tokenizer_class="TokenizersBackend")
-    code = ("import sys; from pathlib import Path; from sglang_runtime import compat, shim;"
+    code = ("import sys; from pathlib import Path; from sglang_runtime.model import compat, shim;"
             "snap = Path(sys.argv[1]); files = compat.translate(shim.snapshot_files(snap)).files;"
             "name = shim.shadow_name('org/tok-model', snap, files);"
             "out = shim.build_shadow(snap, Path(sys.argv[2]), name, files);"

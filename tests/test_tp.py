@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from sglang_runtime import tp
-from sglang_runtime.errors import ConfigError, PreflightError
+from sglang_runtime.launch import tp
+from sglang_runtime.util.errors import ConfigError, PreflightError
 
 # Real values from the models' config.json files.
 PHI4_MINI = {"num_attention_heads": 24, "num_key_value_heads": 8}

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import assume, given, settings as hsettings, strategies as st
 
 from conftest import clean_env, flox_env, run_cli, write_cached_repo
-from sglang_runtime import envfile, flagdata, settings, unknown_vars
+from sglang_runtime.util import envfile
+from sglang_runtime.launch import flagdata, unknown_vars
+from sglang_runtime.config import settings
 
 RELEASES = flagdata.known()
 OURS = unknown_vars.launcher_names()

@@ -16,7 +16,7 @@ import pytest
 
 from serving import (ADMIN_KEY, API_KEY, EXTRA_ARGS, TINY_ID, VERSIONS, Server, bundle, completion, free_port, get,
                      server_env)
-from sglang_runtime import bootstrap
+from sglang_runtime.guest import bootstrap
 
 PROMPT = "The quick brown fox jumps over the lazy dog. SGLang serves large language models quickly."
 

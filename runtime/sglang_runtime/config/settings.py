@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from . import nodes
-from .errors import ConfigError
-
-Version = tuple[int, ...]
+from ..util import address
+from ..util.errors import ConfigError
+from ..util.version import parse_version
 
 
 @dataclass(frozen=True)
@@ -147,23 +146,6 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
-def parse_version(text: str) -> Version:
-    """'0.5.10rc1' -> (0, 5, 10); only the leading numeric components count."""
-    parts: list[int] = []
-    for piece in text.strip().split("."):
-        digits = ""
-        for ch in piece:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        parts.append(int(digits))
-        if len(digits) != len(piece):
-            break
-    return tuple(parts)
-
-
 def _int(s: Setting, raw: str, lowest: int, what: str) -> int:
     try:
         value = int(raw, 10)
@@ -236,7 +218,7 @@ def _json_object(s: Setting, raw: str) -> str:
 
 
 def _args(s: Setting, raw: str) -> tuple[str, ...]:
-    from . import shellwords
+    from ..util import shellwords
 
     try:
         return tuple(shellwords.split(raw))
@@ -308,7 +290,7 @@ _PARSERS: Mapping[str, Callable[[Setting, str], Any]] = {
     "tp": _tp,
     "nodes": _nodes,
     "rank": _rank,
-    "address": lambda s, raw: nodes.parse_address(s.env, raw),
+    "address": lambda s, raw: address.parse_address(s.env, raw),
     "fraction": _fraction,
     "bool": _bool,
     "json_object": _json_object,

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import settings
-from .doctor import FAIL, OK, WARN, Check
-from .errors import ConfigError
+from ..config import settings
+from ..util.checks import FAIL, OK, WARN, Check
+from ..util.errors import ConfigError
 
 COMPAT_FIX = "serve it with SGLang >= 0.5.10 (transformers >= 5), which reads transformers-5 files as written"
 
@@ -27,7 +27,9 @@ def compat_checks(model: str, snapshot: Path, values: settings.Settings, env: Ma
     and what it read is compared with what the snapshot says. No weights are loaded."""
     import tempfile
 
-    from . import compat, files, probe, shim, versions
+    from . import compat, shim
+    from ..util import files
+    from ..host import probe, versions
 
     python, sglang_v, transformers_v = serving
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import argv, flagdata, settings
+from . import argv, flagdata
+from ..config import settings
 
 
 def _usage(action: flagdata.Action) -> str:

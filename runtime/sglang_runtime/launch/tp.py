@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .errors import ConfigError, PreflightError
+from ..util.errors import ConfigError, PreflightError
 
 SETTING = "SGLANG_TP_SIZE"
 _NESTED = ("text_config", "llm_config", "language_config")

@@ -172,7 +172,7 @@ def chat(base_url: str, prompt: str, api_key: str | None = None, model: str | No
     """Send one chat completion; raises QueryError with a one-line reason on any failure."""
     import httpx2
 
-    from .deadline import DeadlineExceeded, wall_clock
+    from ..util.deadline import DeadlineExceeded, wall_clock
 
     base = base_url.rstrip("/")
     headers = _headers(api_key)

@@ -248,7 +248,7 @@ def wait(url: str, timeout: float = 900.0, interval: float = 2.0, api_key: str |
     """
     import httpx2
 
-    from .deadline import DeadlineExceeded, wall_clock
+    from ..util.deadline import DeadlineExceeded, wall_clock
 
     start = clock()
     last: Observation | None = None

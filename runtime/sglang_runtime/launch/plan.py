@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import argv as argv_mod
-from . import bootstrap, envfile, files, flagdata, nodes, preflight, settings, shellwords, tp, versions
-from .errors import ConfigError, PreflightError
+from ..guest import bootstrap
+from ..util import envfile, files, shellwords
+from . import flagdata, nodes, tp
+from ..host import preflight, versions
+from ..config import settings
+from ..util.errors import ConfigError, PreflightError
 
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
 ASSUMED_VERSION = "0.5.9"
@@ -210,7 +214,7 @@ def plan(
         if model_dir is not None:
             preflight.model_readable(model_dir)
         elif values.get("SGLANG_HUB_CHECK") and not _offline(env, file_values):
-            from . import hubcheck  # only here: it imports huggingface_hub's client
+            from ..host import hubcheck  # only here: it imports huggingface_hub's client
 
             hubcheck.check(model, values.get("SGLANG_MODEL_REVISION"), env)
     unset = tuple(name for name in UNSET if name in env)

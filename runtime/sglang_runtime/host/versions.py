@@ -11,7 +11,7 @@ import os
 import shutil
 from typing import Callable, Mapping, Sequence
 
-from .settings import Version, parse_version
+from ..util.version import Version, parse_version
 
 DEFAULT_PYTHON = "python3.12"
 FALLBACK_PYTHON = "python3"

@@ -16,9 +16,9 @@ from typing import Iterable, Sequence
 
 from huggingface_hub import constants
 
-from . import files
-from .errors import ConfigError
-from .settings import valid_repo_id, valid_revision
+from ..util import files
+from ..util.errors import ConfigError
+from ..config.settings import valid_repo_id, valid_revision
 
 _COMMIT = re.compile(r"[0-9a-f]{40}\Z")
 

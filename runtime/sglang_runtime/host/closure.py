@@ -24,7 +24,7 @@ import os
 import shutil
 import subprocess
 
-from .errors import PreflightError
+from ..util.errors import PreflightError
 
 HEADER = "sglang-activate 2"
 END = "end"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping
 
-from . import envfile, flagdata, settings
+from ..util import envfile
+from . import flagdata
+from ..config import settings
 
 if TYPE_CHECKING:
     import difflib

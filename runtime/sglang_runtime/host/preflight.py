@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import PreflightError
+from ..util.errors import PreflightError
 
 
 def port_bindable(host: str, port: int) -> None:

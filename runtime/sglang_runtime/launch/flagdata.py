@@ -21,9 +21,9 @@ import os
 import re
 from typing import Mapping
 
-from . import files
-from .errors import ConfigError
-from .settings import Version, parse_version
+from ..util import files
+from ..util.errors import ConfigError
+from ..util.version import Version, parse_version
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "releases")
 _PREFIX, _SUFFIX = "sglang-", ".json"

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import flagdata
-from .errors import ConfigError
-from .settings import TABLE, Setting, Version, parse_version
+from ..util.errors import ConfigError
+from ..config.settings import TABLE, Setting
+from ..util.version import Version, parse_version
 
 ENTRY = ("-m", "sglang.launch_server")
 # The table's own secret spellings; every release's data adds its own (--admin-api-key, ...).
@@ -43,7 +44,7 @@ def secret_values(text: str, secret: frozenset[str] | None = None) -> set[str]:
 
     secret = secret if secret is not None else all_secret_flags()
 
-    from . import shellwords
+    from ..util import shellwords
 
     found: set[str] = set()
     try:
@@ -51,7 +52,7 @@ def secret_values(text: str, secret: frozenset[str] | None = None) -> set[str]:
     except ValueError:
         tokens = text.split()
     found.update(value for _, value in split_secrets(tokens, secret)[1])
-    from .redact import _prefix_pattern
+    from ..guest.redact import _prefix_pattern
 
     for line in text.splitlines():
         for name in secret:
@@ -68,7 +69,7 @@ def split_secrets(args: Sequence[str], secret: frozenset[str],
 
     With `release`, a token is a secret flag exactly when that release's parser reads it as one: so
     `--ssl-keyfile` (a path, its own flag) is never taken for a prefix of `--ssl-keyfile-password`."""
-    from .redact import secret_flag_for
+    from ..guest.redact import secret_flag_for
 
     public: list[str] = []
     pairs: list[tuple[str, str]] = []

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .deadline import DeadlineExceeded, wall_clock
-from .errors import ConfigError, PreflightError
+from ..util.deadline import DeadlineExceeded, wall_clock
+from ..util.errors import ConfigError, PreflightError
 
 TIMEOUT = 10.0  # seconds, wall-clock, for the whole check
 

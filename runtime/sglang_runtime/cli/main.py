@@ -26,8 +26,10 @@ sys.path.sort(key=_serving.__contains__)
 
 import click  # noqa: E402
 
-from . import DISTRIBUTION, redact, settings
-from .errors import ConfigError, PreflightError
+from .. import DISTRIBUTION
+from ..guest import redact
+from ..config import settings
+from ..util.errors import ConfigError, PreflightError
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -39,7 +41,7 @@ _SECRETS: set[str] = set()
 
 def _emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = False) -> None:
     """Print, masked; `reveal` only where the user asked to see secrets (--show-secrets)."""
-    from .argv import all_secret_flags
+    from ..launch.argv import all_secret_flags
 
     text = str(message) if reveal else redact.mask(str(message), _SECRETS, all_secret_flags())
     click.echo(text, err=err, nl=nl)
@@ -48,7 +50,8 @@ def _emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = 
 def _learn_secrets(env: dict[str, str]) -> None:
     """Collect every secret the environment names, before anything can fail and quote one.
     Best effort by design: a file that cannot be read here is reported by the command itself."""
-    from . import argv, files
+    from ..launch import argv
+    from ..util import files
 
     for name in ("SGLANG_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         if env.get(name, "").strip():
@@ -123,7 +126,8 @@ def _notice(message: str) -> None:
 
 def _detected_release(values: settings.Settings, env: dict[str, str]) -> str:
     """SGLANG_VERSION, else the serving interpreter's installed sglang (as serve reads it), else the pinned one."""
-    from . import launch, versions
+    from ..launch import plan as launch
+    from ..host import versions
 
     if values.get("SGLANG_VERSION"):
         return values.get("SGLANG_VERSION")
@@ -133,7 +137,7 @@ def _detected_release(values: settings.Settings, env: dict[str, str]) -> str:
 
 def _warn_unknown_variables(values: settings.Settings, env: dict[str, str]) -> None:
     """One stderr line per SGLANG_* variable nobody reads (a typo, most often); never a failure."""
-    from . import unknown_vars
+    from ..launch import unknown_vars
 
     if not any(name.startswith(unknown_vars.PREFIX) for name in env):
         return
@@ -147,7 +151,8 @@ def _warn_unknown_variables(values: settings.Settings, env: dict[str, str]) -> N
 @reports_errors
 def resolve_model(as_json: bool) -> None:
     """Find SGLANG_MODEL locally (Flox bundle, SGLANG_MODEL_PATH, HF cache), translate a transformers-5 checkpoint for transformers 4.x if needed, write the env file."""
-    from . import envfile, hub, resolve
+    from ..util import envfile
+    from ..model import hub, resolve
 
     env = dict(os.environ)
     values = settings.load(env)
@@ -184,8 +189,8 @@ def resolve_model(as_json: bool) -> None:
 @reports_errors
 def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> None:
     """Validate the settings, build the launch_server command for the installed SGLang, and exec it."""
-    from . import argv as argv_mod
-    from . import launch
+    from ..launch import argv as argv_mod
+    from ..launch import plan as launch
 
     env = dict(os.environ)
     values = settings.load(env)
@@ -239,7 +244,7 @@ def settings_cmd(markdown: bool, show_secrets: bool) -> None:
 @reports_errors
 def flags_cmd(version: str | None, as_json: bool) -> None:
     """Show the SGLang flags the launcher manages (setting -> flag) and every other flag the release has."""
-    from . import flagdata, flagsview
+    from ..launch import flagdata, flagsview
 
     if version is not None:
         if not settings.parse_version(version):
@@ -279,7 +284,8 @@ def activate_env(sglang: str | None, cache_dir: str | None) -> None:
     """Variables the Flox hook exports for the Nix closure of SGLANG (default: `sglang` on PATH), from one nix-store walk."""
     from pathlib import Path
 
-    from . import closure, envfile
+    from ..host import closure
+    from ..util import envfile
 
     top, record = closure.activation_record(sglang or closure.sglang_on_path())
     if not cache_dir:
@@ -296,7 +302,7 @@ def activate_env(sglang: str | None, cache_dir: str | None) -> None:
 # ---------------------------------------------------------------- operating the server (wait, query, doctor)
 
 def _api_key(values: settings.Settings) -> str | None:
-    from . import launch
+    from ..launch import plan as launch
 
     return launch.configured_api_key(values)
 
@@ -316,7 +322,7 @@ def _checked_url(url: str) -> str:
 
 
 def _server_url(values: settings.Settings) -> str:
-    from . import health
+    from ..operate import health
 
     host = values.get("SGLANG_HOST")
     # A wildcard bind is reached through loopback from the same host.
@@ -335,7 +341,8 @@ def _server_url(values: settings.Settings) -> str:
 @reports_errors
 def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, log_file: str | None, show_secrets: bool) -> None:
     """Block until /health_generate answers 200 (a real forward pass); on a node of rank > 0, which serves no API, until its health stub answers. Exit 0 ready, 1 timed out, 4 server died."""
-    from . import health, nodes
+    from ..operate import health
+    from ..launch import nodes
 
     env = dict(os.environ)
     values = settings.load(env)
@@ -374,7 +381,7 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
         last = f"; last: {out.last.state} ({out.last.detail})" if out.last else "; no answer yet"
         message = f"{url} not ready after {out.elapsed:.1f} s{last}"
     if watch is not None:
-        from . import causes
+        from ..operate import causes
 
         for line in causes.diagnose(watch.tail_lines()):
             _emit(line, err=True)
@@ -397,7 +404,7 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
 def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max_tokens: int | None,
               temperature: float | None, timeout: float, as_json: bool) -> None:
     """Send one chat completion to /v1/chat/completions and print the answer, timings and cache use."""
-    from . import query
+    from ..operate import query
 
     values = settings.load(dict(os.environ))
     try:
@@ -434,7 +441,7 @@ def query_cmd(prompt: str, url: str | None, model: str | None, stream: bool, max
 @reports_errors
 def doctor_cmd(as_json: bool, nvidia_smi: str, no_model_read: bool, model_read_timeout: float) -> None:
     """Check the host and the configuration against what SGLang needs; exit 1 if any check fails."""
-    from . import doctor
+    from ..operate import doctor
 
     checks = doctor.run(dict(os.environ), nvidia_smi=nvidia_smi, read_model=not no_model_read, read_timeout=model_read_timeout)
     bad = doctor.failed(checks)

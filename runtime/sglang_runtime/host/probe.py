@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-SOURCE = Path(__file__).with_name("model_probe.py")
+# Run by path in the serving interpreter, never imported here: it is guest code (standard library only).
+SOURCE = Path(__file__).resolve().parents[1] / "guest" / "model_probe.py"
 DEFAULT_TIMEOUT_S = 180.0
 
 

@@ -12,37 +12,23 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from . import files, fit, gpu, nodes, settings
-from .errors import ConfigError, PreflightError
+from ..util import files
+from ..model import fit
+from ..host import gpu
+from ..launch import nodes
+from ..config import settings
+from ..util.checks import FAIL, OK, WARN, Check, failed  # noqa: F401
+from ..util.errors import ConfigError, PreflightError
 
-OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_DRIVER = 550
 SHM_MIN_BYTES = 1 << 30
 TARGETS_SETTING = "SGLANG_CUDA_CAPABILITIES"
 DEFAULT_TARGETS = "7.5,8.0,8.6,8.9,9.0,10.0,12.0"  # SM75..SM120, the default build
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str
-    message: str
-    fix: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-def failed(checks: Sequence[Check]) -> bool:
-    return any(c.status == FAIL for c in checks)
-
-
-# ---------------------------------------------------------------- GPUs
 
 def parse_targets(text: str) -> tuple[tuple[int, int], ...]:
     """'7.5,8.0,9.0' or 'sm_75,sm_90' -> ((7, 5), (8, 0), (9, 0)); ConfigError names the setting."""
@@ -223,7 +209,7 @@ def shm_size(path: str = "/dev/shm") -> int | None:
 
 def key_check(values: settings.Settings) -> Check:
     """How the API key travels, or that there is none (the same reader serve uses: a bad key file fails here too)."""
-    from . import launch
+    from ..launch import plan as launch
 
     try:
         key = launch.configured_api_key(values)
@@ -242,7 +228,7 @@ def key_check(values: settings.Settings) -> Check:
 
 def _host_checks(values: settings.Settings, env: Mapping[str, str]) -> tuple[list[Check], Any]:
     """Port, interpreter, versions. Returns (interpreter, sglang version, transformers version) for the model checks."""
-    from . import preflight, versions
+    from ..host import preflight, versions
 
     checks = []
     host, port = values.get("SGLANG_HOST"), values.get("SGLANG_PORT")
@@ -275,7 +261,8 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
         shm_path: str = "/dev/shm", hf_cache: Path | None = None, read_model: bool = True,
         read_timeout: float = 180.0) -> list[Check]:
     """Every check, in the order a launch would hit them. Bad settings raise ConfigError (the CLI's exit 2)."""
-    from . import hub, modelread, resolve, tp as tp_mod
+    from ..model import hub, modelread, resolve
+    from ..launch import tp as tp_mod
 
     values = settings.load(env)
     topology = nodes.topology(values, env)

@@ -8,8 +8,11 @@ from typing import Mapping
 
 from huggingface_hub import constants
 
-from . import compat, envfile, hub, settings, shim, versions
-from .errors import ConfigError
+from . import compat, hub, shim
+from ..util import envfile
+from ..config import settings
+from ..host import versions
+from ..util.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import compat, files
-from .errors import ConfigError
+from . import compat
+from ..util import files
+from ..util.errors import ConfigError
 
 SETTING = "SGLANG_MODEL"
 FIRST_NATIVE_TRANSFORMERS = (5,)  # reads transformers-5 files as written
