@@ -74,6 +74,7 @@ let
     "sglang_runtime/model"
     "sglang_runtime/model/__init__.py"
     "sglang_runtime/model/compat.py"
+    "sglang_runtime/model/compat_rules.py"
   ];
   shimSrc = builtins.path {
     path = ../runtime;
