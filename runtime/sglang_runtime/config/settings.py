@@ -11,16 +11,14 @@ row names a default.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from ..util import address
 from ..util.errors import ConfigError
-from ..util.version import parse_version
+from ..util.version import parse_version  # noqa: F401  (settings.parse_version: the one version rule callers see)
+from .kinds import KINDS
 
 
 @dataclass(frozen=True)
@@ -142,186 +140,6 @@ NAMES: frozenset[str] = frozenset(BY_NAME)
 # Where every default that names $FLOX_ENV_CACHE lands when Flox is not active.
 FALLBACK_CACHE = "~/.cache/sglang-runtime"
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-
-
-def _int(s: Setting, raw: str, lowest: int, what: str) -> int:
-    try:
-        value = int(raw, 10)
-    except ValueError:
-        raise ConfigError(s.env, raw, what) from None
-    if value < lowest:
-        raise ConfigError(s.env, raw, what)
-    return value
-
-
-def _port(s: Setting, raw: str) -> int:
-    value = _int(s, raw, 1, "an integer port from 1 to 65535")
-    if value > 65535:
-        raise ConfigError(s.env, raw, "an integer port from 1 to 65535")
-    return value
-
-
-def _chunk(s: Setting, raw: str) -> int:
-    if raw.strip() == "-1":
-        return -1
-    return _int(s, raw, 1, "a positive integer, or -1 to disable chunked prefill")
-
-
-def _tp(s: Setting, raw: str) -> int | str:
-    if raw.strip().lower() == "auto":
-        return "auto"
-    return _int(s, raw, 1, "a positive integer or 'auto'")
-
-
-def _nodes(s: Setting, raw: str) -> int | str:
-    if raw.strip().lower() == "auto":
-        return "auto"
-    return _int(s, raw, 1, "a positive integer or 'auto'")
-
-
-def _rank(s: Setting, raw: str) -> int | str:
-    if raw.strip().lower() == "auto":
-        return "auto"
-    return _int(s, raw, 0, "an integer >= 0 or 'auto'")
-
-
-def _fraction(s: Setting, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(s.env, raw, "a number between 0 and 1 (exclusive)") from None
-    if not 0.0 < value < 1.0:
-        raise ConfigError(s.env, raw, "a number between 0 and 1 (exclusive)")
-    return value
-
-
-def _bool(s: Setting, raw: str) -> bool:
-    word = raw.strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise ConfigError(s.env, raw, "a boolean: 1/0, true/false, yes/no or on/off")
-
-
-def _json_object(s: Setting, raw: str) -> str:
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ConfigError(s.env, raw, f"a JSON object (not valid JSON: {exc.msg})") from None
-    if not isinstance(value, dict):
-        raise ConfigError(s.env, raw, f"a JSON object, not a JSON {type(value).__name__}")
-    # SGLang re-parses it; pass the user's own text so nothing is reformatted.
-    return raw
-
-
-def _args(s: Setting, raw: str) -> tuple[str, ...]:
-    from ..util import shellwords
-
-    try:
-        return tuple(shellwords.split(raw))
-    except ValueError as exc:
-        raise ConfigError(s.env, raw, f"shell-like quoted arguments ({exc})") from None
-
-
-def _model(s: Setting, raw: str) -> str:
-    # What reaches --model-path: never a flag, never a line break that could split a log or a file.
-    if len(raw) > 4096:
-        raise ConfigError(s.env, raw, "a Hugging Face id or a model directory of at most 4096 characters")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
-        raise ConfigError(s.env, raw, "a Hugging Face id or a model directory, without control characters")
-    if raw.startswith("-"):
-        raise ConfigError(s.env, raw, "a Hugging Face id or a model directory, not something that starts with '-'")
-    return raw
-
-
-# A git ref name as the Hub uses them ("main", "v2.0", "refs/pr/1"): never a way out of refs/.
-_REVISION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)*\Z")
-
-
-# huggingface_hub's validate_repo_id: an optional namespace, a name of at most 96 characters,
-# no "--" or ".." anywhere. One-part ids ("gpt2") are the Hub's legacy canonical models.
-_REPO_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}\Z")
-
-
-def valid_repo_id(model: str) -> bool:
-    return bool(_REPO_ID.match(model)) and "--" not in model and ".." not in model and not model.endswith((".", "-"))
-
-
-def valid_revision(revision: str) -> bool:
-    return len(revision) <= 255 and bool(_REVISION.match(revision)) and ".." not in revision
-
-
-def _revision(s: Setting, raw: str) -> str:
-    if not valid_revision(raw.strip()):
-        raise ConfigError(s.env, raw, "a branch, tag or commit name such as main, v2.0 or refs/pr/1 (no '..', no leading '/')")
-    return raw.strip()
-
-
-def _choice(s: Setting, raw: str) -> str:
-    word = raw.strip().lower()
-    if word not in s.choices:
-        raise ConfigError(s.env, raw, "one of " + ", ".join(s.choices))
-    return word
-
-
-def _version(s: Setting, raw: str) -> str:
-    if not parse_version(raw):
-        raise ConfigError(s.env, raw, "a version such as 0.5.9")
-    return raw.strip()
-
-
-def _pathlist(s: Setting, raw: str) -> tuple[str, ...]:
-    return tuple(p for p in raw.split(":") if p)
-
-
-_PARSERS: Mapping[str, Callable[[Setting, str], Any]] = {
-    "text": lambda s, raw: raw,
-    "model": _model,
-    "revision": _revision,
-    "path": lambda s, raw: raw,
-    "file": lambda s, raw: raw,
-    "pathlist": _pathlist,
-    "port": _port,
-    "positive_int": lambda s, raw: _int(s, raw, 1, "a positive integer"),
-    "chunk": _chunk,
-    "tp": _tp,
-    "nodes": _nodes,
-    "rank": _rank,
-    "address": lambda s, raw: address.parse_address(s.env, raw),
-    "fraction": _fraction,
-    "bool": _bool,
-    "json_object": _json_object,
-    "args": _args,
-    "choice": _choice,
-    "version": _version,
-}
-
-KIND_HELP: Mapping[str, str] = {
-    "text": "string",
-    "model": "HF id or directory",
-    "revision": "ref name or commit",
-    "path": "path",
-    "file": "file path",
-    "pathlist": "colon-separated paths",
-    "port": "port (1-65535)",
-    "positive_int": "integer ≥ 1",
-    "chunk": "integer ≥ 1 or -1",
-    "tp": "integer ≥ 1 or auto",
-    "nodes": "integer ≥ 1 or auto",
-    "rank": "integer ≥ 0 or auto",
-    "address": "host:port or auto",
-    "fraction": "number in (0, 1)",
-    "bool": "boolean",
-    "json_object": "JSON object",
-    "args": "shell-quoted args",
-    "choice": "choice",
-    "version": "version",
-}
-
-
 def _expand_default(default: str, env: Mapping[str, str]) -> str:
     cache = env.get("FLOX_ENV_CACHE") or FALLBACK_CACHE
     return default.replace("$FLOX_ENV_CACHE", cache)
@@ -343,7 +161,7 @@ class Settings:
 
 
 def parse_value(setting: Setting, raw: str) -> Any:
-    return _PARSERS[setting.kind](setting, raw)
+    return KINDS[setting.kind].parse(setting, raw)
 
 
 def load(env: Mapping[str, str]) -> Settings:
@@ -402,7 +220,7 @@ def markdown_table() -> str:
         "|---|---|---|---|---|",
     ]
     for s in TABLE:
-        kind = KIND_HELP[s.kind]
+        kind = KINDS[s.kind].help
         if s.choices:
             kind = " \\| ".join(s.choices)
         default = f"`{s.default}`" if s.default is not None else ""

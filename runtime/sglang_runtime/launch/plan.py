@@ -17,7 +17,7 @@ from ..guest import bootstrap
 from ..util import envfile, files, shellwords
 from . import flagdata, nodes, tp
 from ..host import preflight, versions
-from ..config import settings
+from ..config import kinds, settings
 from ..util.errors import ConfigError, PreflightError
 
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
@@ -131,7 +131,7 @@ def model_from_envfile(requested: str, path: Path, values: Mapping[str, str] | N
     model = values.get(envfile.RESOLVED_MODEL, requested)
     # Either a directory (bundle, cache, compat shadow, local path) or the Hub id SGLang will download.
     # A cleared cache or a removed bundle: say so now, not after SGLang starts.
-    if not os.path.isdir(model) and (os.path.isabs(model) or not settings.valid_repo_id(model)):
+    if not os.path.isdir(model) and (os.path.isabs(model) or not kinds.valid_repo_id(model)):
         raise ConfigError("SGLANG_MODEL", requested, f"the directory {path} points to ({model}), which is gone; run sglang-resolve-model again")
     return model, values.get(envfile.BUNDLED_FROM) or None
 

@@ -18,7 +18,7 @@ from huggingface_hub import constants
 
 from ..util import files
 from ..util.errors import ConfigError
-from ..config.settings import valid_repo_id, valid_revision
+from ..config.kinds import valid_repo_id, valid_revision
 
 _COMMIT = re.compile(r"[0-9a-f]{40}\Z")
 
