@@ -257,13 +257,89 @@ def _host_checks(values: settings.Settings, env: Mapping[str, str]) -> tuple[lis
     return checks, (python, sglang_v, transformers_v)
 
 
+def _model_checks(model: str | None, values: settings.Settings, env: Mapping[str, str], hf_cache: Path | None,
+                  serving: Any, read_model: bool, read_timeout: float) -> tuple[list[Check], Path | None, Mapping[str, Any] | None, Any]:
+    """The model, resolved exactly as resolve-model does: its checks, snapshot, config.json and shape (None where unknown)."""
+    from ..model import hub, modelread, resolve
+
+    if not model:
+        return [Check("model", FAIL, "SGLANG_MODEL is not set", "set SGLANG_MODEL to a Hugging Face id or a model directory")], None, None, None
+    try:
+        found = resolve.locate(model, values, env, hf_cache or hub.default_hf_cache())
+    except ConfigError as exc:
+        return [Check("model", FAIL, str(exc), "run `sglang-resolve-model` for details; fix SGLANG_MODEL")], None, None, None
+    if found is None:
+        return [Check("model", WARN, f"{model}: no local copy; SGLang will download it, model checks skipped",
+                      "bundle the model in the Flox environment or pre-download it (huggingface-cli download)")], None, None, None
+    snapshot = found.snapshot
+    checks = [Check("model", OK, f"{model} -> {snapshot} ({found.where})")]
+    try:
+        config = files.read_json(snapshot / "config.json", "SGLANG_MODEL", "a model config.json (a JSON object)")
+        shape = fit.model_shape(config)
+        checks.append(Check("config", OK, f"config.json: {shape.layers} layers, {shape.attention_heads} heads, "
+                            f"{shape.kv_heads} KV heads, head_dim {shape.head_dim}"
+                            + (f", {shape.sliding_layers} sliding-window layers" if shape.sliding_layers else "")))
+    except (ConfigError, OSError, ValueError, TypeError) as exc:
+        config, shape = None, None
+        checks.append(Check("config", FAIL, f"{snapshot / 'config.json'}: {exc}", "re-download the model"))
+    checks += modelread.compat_checks(model, snapshot, values, env, serving, read_model=read_model, timeout=read_timeout)
+    return checks, snapshot, config, shape
+
+
+def _tp_checks(values: settings.Settings, topology: nodes.Topology, config: Mapping[str, Any] | None,
+               probe: gpu.Probe, visible: Sequence[Any]) -> tuple[int, list[Check]]:
+    """Tensor parallel: the same rule serve applies. Across nodes TP is the total and each node runs TP/nodes GPUs."""
+    from ..launch import tp as tp_mod
+
+    requested_tp = values.get("SGLANG_TP_SIZE") or 1
+    attention, kv = tp_mod.heads(config) if config else (None, None)
+    n = topology.nnodes
+    if requested_tp == "auto":
+        tp = (nodes.auto_tp(len(visible), n, attention, kv) or n) if visible else n
+        tp_line = f"SGLANG_TP_SIZE=auto -> {tp}" + (f" ({tp // n} GPUs x {n} nodes)" if n > 1 else "")
+    else:
+        tp = int(requested_tp)
+        tp_line = f"tensor parallel {tp}" + (f" over {n} nodes" if n > 1 else "")
+    checks = []
+    try:
+        nodes.check_tp(tp, n, explicit=values.get("SGLANG_TP_SIZE") is not None)
+        tp_mod.check(tp, attention, kv)
+        if config:
+            checks.append(Check("tensor-parallel", OK, f"{tp_line} divides num_attention_heads={attention}"
+                                + (f" and num_key_value_heads={kv}" if kv else "")))
+    except ConfigError as exc:
+        checks.append(Check("tensor-parallel", FAIL, str(exc),
+                            "choose a size that divides both head counts" + (f" and is a multiple of {n}" if n > 1 else "")
+                            + ", or SGLANG_TP_SIZE=auto"))
+    per_node = max(tp // n, 1)
+    if probe.error is None and per_node > len(visible):
+        needs = f"{per_node} GPUs on this node" if n > 1 else f"{tp} GPUs"
+        checks.append(Check("tensor-parallel", FAIL, f"{tp_line} needs {needs}, {len(visible)} visible",
+                            "lower SGLANG_TP_SIZE or make more GPUs visible"))
+    return tp, checks
+
+
+def _fit_checks(values: settings.Settings, shape: Any, snapshot: Path, visible: Sequence[Any], tp: int) -> list[Check]:
+    checks = [context_check(shape, values.get("SGLANG_CONTEXT_LENGTH"))]
+    sized = weight_bytes(snapshot)
+    mems = [g.memory_mib for g in visible if g.memory_mib]
+    if sized is None:
+        checks.append(Check("fit", WARN, "no weight files found to size"))
+    elif not mems:
+        checks.append(Check("fit", WARN, f"weights {sized[0] / fit.GIB:.1f} GiB ({sized[1]}); GPU memory unknown, fit not estimated"))
+    else:
+        check, _ = fit_check(min(mems), sized[0], shape, tp, values.get("SGLANG_MEM_FRACTION_STATIC"),
+                             values.get("SGLANG_CONTEXT_LENGTH"),
+                             kv_dtype_bytes(values.get("SGLANG_EXTRA_ARGS", ()), values.get("SGLANG_DTYPE")),
+                             values.get("SGLANG_CHUNKED_PREFILL_SIZE"), values.get("SGLANG_CUDA_GRAPH_MAX_BS"))
+        checks.append(check)
+    return checks
+
+
 def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Probe | None = None,
         shm_path: str = "/dev/shm", hf_cache: Path | None = None, read_model: bool = True,
         read_timeout: float = 180.0) -> list[Check]:
     """Every check, in the order a launch would hit them. Bad settings raise ConfigError (the CLI's exit 2)."""
-    from ..model import hub, modelread, resolve
-    from ..launch import tp as tp_mod
-
     values = settings.load(env)
     topology = nodes.topology(values, env)
     nodes.check_disaggregation(values)
@@ -273,66 +349,9 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
     visible = gpu.visible(probe.gpus, env.get("CUDA_VISIBLE_DEVICES")).gpus
 
     host_checks, serving = _host_checks(values, env)
-
-    # The model, resolved exactly as resolve-model does.
-    model = values.get("SGLANG_MODEL")
-    config: Mapping[str, Any] | None = None
-    snapshot: Path | None = None
-    if not model:
-        checks_model = [Check("model", FAIL, "SGLANG_MODEL is not set", "set SGLANG_MODEL to a Hugging Face id or a model directory")]
-    else:
-        try:
-            found = resolve.locate(model, values, env, hf_cache or hub.default_hf_cache())
-        except ConfigError as exc:
-            found, checks_model = None, [Check("model", FAIL, str(exc), "run `sglang-resolve-model` for details; fix SGLANG_MODEL")]
-        else:
-            if found is None:
-                checks_model = [Check("model", WARN, f"{model}: no local copy; SGLang will download it, model checks skipped",
-                                      "bundle the model in the Flox environment or pre-download it (huggingface-cli download)")]
-            else:
-                snapshot = found.snapshot
-                checks_model = [Check("model", OK, f"{model} -> {snapshot} ({found.where})")]
-    if snapshot is not None:
-        try:
-            config = files.read_json(snapshot / "config.json", "SGLANG_MODEL", "a model config.json (a JSON object)")
-            shape = fit.model_shape(config)
-            checks_model.append(Check("config", OK, f"config.json: {shape.layers} layers, {shape.attention_heads} heads, "
-                                      f"{shape.kv_heads} KV heads, head_dim {shape.head_dim}"
-                                      + (f", {shape.sliding_layers} sliding-window layers" if shape.sliding_layers else "")))
-        except (ConfigError, OSError, ValueError, TypeError) as exc:
-            config, shape = None, None
-            checks_model.append(Check("config", FAIL, f"{snapshot / 'config.json'}: {exc}", "re-download the model"))
-        checks_model += modelread.compat_checks(model, snapshot, values, env, serving, read_model=read_model, timeout=read_timeout)
-    else:
-        shape = None
-
-    # Tensor parallel: the same rule serve applies. Across nodes TP is the total and each node runs TP/nodes GPUs.
-    requested_tp = values.get("SGLANG_TP_SIZE") or 1
-    attention, kv = tp_mod.heads(config) if config else (None, None)
-    tp = 1
-    n = topology.nnodes
-    if requested_tp == "auto":
-        tp = (nodes.auto_tp(len(visible), n, attention, kv) or n) if visible else n
-        tp_line = f"SGLANG_TP_SIZE=auto -> {tp}" + (f" ({tp // n} GPUs x {n} nodes)" if n > 1 else "")
-    else:
-        tp = int(requested_tp)
-        tp_line = f"tensor parallel {tp}" + (f" over {n} nodes" if n > 1 else "")
-    tp_checks = []
-    try:
-        nodes.check_tp(tp, n, explicit=values.get("SGLANG_TP_SIZE") is not None)
-        tp_mod.check(tp, attention, kv)
-        if config:
-            tp_checks.append(Check("tensor-parallel", OK, f"{tp_line} divides num_attention_heads={attention}"
-                                   + (f" and num_key_value_heads={kv}" if kv else "")))
-    except ConfigError as exc:
-        tp_checks.append(Check("tensor-parallel", FAIL, str(exc),
-                               "choose a size that divides both head counts" + (f" and is a multiple of {n}" if n > 1 else "")
-                               + ", or SGLANG_TP_SIZE=auto"))
-    per_node = max(tp // n, 1)
-    if probe.error is None and per_node > len(visible):
-        needs = f"{per_node} GPUs on this node" if n > 1 else f"{tp} GPUs"
-        tp_checks.append(Check("tensor-parallel", FAIL, f"{tp_line} needs {needs}, {len(visible)} visible",
-                               "lower SGLANG_TP_SIZE or make more GPUs visible"))
+    checks_model, snapshot, config, shape = _model_checks(values.get("SGLANG_MODEL"), values, env, hf_cache, serving,
+                                                          read_model, read_timeout)
+    tp, tp_checks = _tp_checks(values, topology, config, probe, visible)
 
     checks.append(shm_check(shm_size(shm_path), tp))
     checks += host_checks
@@ -342,17 +361,5 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
         checks.append(node)
     checks += checks_model + tp_checks
     if shape is not None:
-        checks.append(context_check(shape, values.get("SGLANG_CONTEXT_LENGTH")))
-        sized = weight_bytes(snapshot)
-        mems = [g.memory_mib for g in visible if g.memory_mib]
-        if sized is None:
-            checks.append(Check("fit", WARN, "no weight files found to size"))
-        elif not mems:
-            checks.append(Check("fit", WARN, f"weights {sized[0] / fit.GIB:.1f} GiB ({sized[1]}); GPU memory unknown, fit not estimated"))
-        else:
-            check, _ = fit_check(min(mems), sized[0], shape, tp, values.get("SGLANG_MEM_FRACTION_STATIC"),
-                                 values.get("SGLANG_CONTEXT_LENGTH"),
-                                 kv_dtype_bytes(values.get("SGLANG_EXTRA_ARGS", ()), values.get("SGLANG_DTYPE")),
-                                 values.get("SGLANG_CHUNKED_PREFILL_SIZE"), values.get("SGLANG_CUDA_GRAPH_MAX_BS"))
-            checks.append(check)
+        checks += _fit_checks(values, shape, snapshot, visible, tp)
     return checks
