@@ -86,3 +86,33 @@ def test_every_relative_link_resolves(page):
             broken.append(f"{link}: no heading #{anchor} in {target.relative_to(REPO)}")
     assert not broken, "\n".join(broken)
     assert links(text) or page.name != "README.md", "the README links its pages"
+
+
+def named_modules(text: str) -> list[str]:
+    """The runtime's files and modules a page names in code spans: `runtime/sglang_runtime/x.py`, `sglang_runtime.x.f`."""
+    spans = re.findall(r"`([^`\n]*sglang_runtime[^`\n]*)`", prose_keeping_code_spans(text))
+    return [m for span in spans for m in re.findall(r"sglang_runtime[\w./-]*\w", span)]
+
+
+def exists_in_runtime(name: str) -> bool:
+    package = REPO / "runtime"
+    if "/" in name:  # a path; VERSION stands for any release
+        return any(package.glob(name.replace("VERSION", "*")))
+    parts = name.split(".")
+    # sglang_runtime.compat.translate: some prefix is a module (the rest names something in it) or the package.
+    return any((package.joinpath(*parts[:n]).with_suffix(".py")).is_file() or (package.joinpath(*parts[:n])).is_dir()
+               for n in range(2, len(parts) + 1))
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(REPO)))
+def test_the_runtime_files_a_page_names_exist(page):
+    """Modules move (the layers); a page that names one where it no longer is must follow."""
+    missing = [n for n in named_modules(page.read_text(encoding="utf-8")) if not exists_in_runtime(n)]
+    assert not missing, f"{page.relative_to(REPO)} names {missing}, which runtime/ does not have"
+
+
+def test_a_moved_module_is_noticed():
+    assert named_modules("`runtime/sglang_runtime/compat.py` and `sglang_runtime.compat.translate`") == [
+        "sglang_runtime/compat.py", "sglang_runtime.compat.translate"]
+    assert not exists_in_runtime("sglang_runtime/no_such_module.py")
+    assert not exists_in_runtime("sglang_runtime.no_such_module.translate")
