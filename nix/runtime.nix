@@ -38,8 +38,9 @@ python3Packages.buildPythonApplication {
     fileset = lib.fileset.unions [
       ../runtime
       ../tests
-      # test_settings compares the README's settings table with the code.
-      (lib.fileset.maybeMissing ../README.md)
+      # test_settings compares docs/settings.md's table with the code, and
+      # test_argv finds docs/releases.md's refusals.
+      (lib.fileset.maybeMissing ../docs)
     ];
   };
   sourceRoot = "source/runtime";

@@ -199,8 +199,8 @@ def test_masked_hides_every_secret_flag_of_the_release_under_any_prefix():
     assert argv.masked(["--ssl-keyfile-password=x"]) == ["--ssl-keyfile-password=***"]
 
 
-# Each refusal the README shows, produced here: (release, origin, tokens, what the user typed it as).
-README_REFUSALS = [
+# Each refusal docs/releases.md shows, produced here: (release, origin, tokens, what the user typed it as).
+DOCUMENTED_REFUSALS = [
     ("0.5.23", "SGLANG_EXTRA_ARGS", ["--tensor-parallel-size", "2"]),
     ("0.5.23", "SGLANG_ARGS_FILE", ["\ufeff--port", "8000"]),
     ("0.5.23", "SGLANG_EXTRA_ARGS", ["--enable-mixed-chunks"]),
@@ -217,10 +217,10 @@ README_REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("version,origin,tokens", README_REFUSALS)
-def test_the_readme_shows_the_real_refusals(version, origin, tokens):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    assert refusal(tokens, flagdata.load(version), origin) in readme
+@pytest.mark.parametrize("version,origin,tokens", DOCUMENTED_REFUSALS)
+def test_the_releases_page_shows_the_real_refusals(version, origin, tokens):
+    page = (Path(__file__).resolve().parents[1] / "docs" / "releases.md").read_text(encoding="utf-8")
+    assert refusal(tokens, flagdata.load(version), origin) in page
 
 
 def test_a_flag_that_is_a_prefix_of_a_secret_flag_but_a_flag_of_its_own_stays_on_the_command_line():

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from sglang_runtime.model import compat, modelcheck
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+MODELS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "models.md"
 
 
 def cfg(**fields):
@@ -279,8 +279,8 @@ def test_any_json_gives_a_translation_or_a_refusal_never_an_exception(config, tc
         json.loads(compat.render(content))
 
 
-def test_readme_lists_every_rule_with_its_source():
-    text = README.read_text(encoding="utf-8")
+def test_the_models_page_lists_every_rule_with_its_source():
+    text = MODELS_PAGE.read_text(encoding="utf-8")
     for rule in compat.RULES:
         row = [line for line in text.splitlines() if line.startswith(f"| `{rule.id}` |")]
         assert row, rule.id

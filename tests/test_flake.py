@@ -454,8 +454,13 @@ def test_runtime_package_is_built_from_pyproject_and_runs_only_sandbox_safe_test
 
     assert got["doCheck"] is True and "pytestCheckHook" in got["nativeCheckInputs"]
     assert got["enabledTestPaths"], "some unit tests run in the build"
+    members = [Path(m.removeprefix("maybe:")) for m in got["src"]["fileset"]]
     for rel in got["enabledTestPaths"]:
         text = (REPO / rel).read_text(encoding="utf-8")
+        # What the test reads from the checkout (docs/settings.md's table, ...) is in the build's source.
+        for parts in re.findall(r'(?:\bREPO|parents\[1\])((?: / "[\w.-]+")+)', text):
+            path = REPO.joinpath(*re.findall(r'"([\w.-]+)"', parts))
+            assert any(path == m or m in path.parents for m in members), f"{rel} reads {path}: not in the Nix source"
         # The Nix build has no network, no nix/kubectl/flox, and no console scripts beside its python.
         for needs_outside in ("run_cli", "nix_support", "flox_support", "kubectl", "importorskip"):
             assert needs_outside not in text, f"{rel} uses {needs_outside}: it cannot run in the Nix build"

@@ -473,8 +473,8 @@ def test_scaled_object_scales_the_gateway_workers_on_sglang_metrics(renders):
 
 
 def test_readme_recipe_scales_multinode_groups(tmp_path):
-    """The README's patch for multi-node groups, taken from the README itself, renders and validates."""
-    readme = (K8S.parent / "README.md").read_text()
+    """k8s/README.md's patch for multi-node groups, taken from that page itself, renders and validates."""
+    readme = (K8S / "README.md").read_text()
     recipe = re.search(r"```yaml\n(  patches:\n(?:.*\n)*?.*LeaderWorkerSet, name: sglang-multinode\}\n(?:.*\n)*?)  ```",
                        readme.split("For multi-node groups (`k8s/multinode/gateway`)", 1)[1]).group(1)
     rel = lambda p: os.path.relpath(p, tmp_path)  # noqa: E731

@@ -1,4 +1,4 @@
-"""The settings table: parsing, defaults, and the README kept equal to it."""
+"""The settings table: parsing, defaults, and docs/settings.md kept equal to it."""
 
 from __future__ import annotations
 
@@ -72,9 +72,9 @@ def test_every_row_is_well_formed():
             assert sinces == sorted(sinces, key=settings.parse_version), s.env
 
 
-def test_readme_settings_table_matches_the_code():
-    readme = (REPO / "README.md").read_text()
+def test_the_settings_page_table_matches_the_code():
+    page = (REPO / "docs" / "settings.md").read_text()
     begin, end = "<!-- settings-table:begin -->\n", "<!-- settings-table:end -->"
-    assert begin in readme and end in readme
-    table = readme.split(begin, 1)[1].split(end, 1)[0]
-    assert table == settings.markdown_table(), "README is stale: regenerate with `sglang-runtime settings --markdown`"
+    assert begin in page and end in page
+    table = page.split(begin, 1)[1].split(end, 1)[0]
+    assert table == settings.markdown_table(), "docs/settings.md is stale: regenerate with `sglang-runtime settings --markdown`"

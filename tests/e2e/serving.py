@@ -163,7 +163,7 @@ class Server:
 
 
 def server_env(version: str, home: Path, flox_env: Path, model: str, port: int, **extra: str) -> dict[str, str]:
-    """The environment a user would give the service (see the README's real-server section)."""
+    """The environment a user would give the service (see docs/development.md, "The real-server tier")."""
     env = {
         "HOME": str(home),
         "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin",

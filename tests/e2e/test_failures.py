@@ -1,7 +1,7 @@
 """Failure paths with REAL SGLang servers and real processes: what the user sees when it cannot come up.
 
 Each case starts the service as Flox does and runs `sglang-runtime wait --pid --log` beside it, as
-the README says to. Measured: seconds from the server's fatal log line (or its death) to wait's
+docs/operating.md says to. Measured: seconds from the server's fatal log line (or its death) to wait's
 exit. The one stand-in is cpu/standin/sgl_kernel (see serving.py).
 """
 

@@ -2,7 +2,7 @@
 
 Every launcher setting is an environment variable. Everything that lists,
 validates, documents or renders settings reads `TABLE`: `load()`, the argv
-builder, `sglang-runtime settings`, `--help`, the README table (a test
+builder, `sglang-runtime settings`, `--help`, the table in docs/settings.md (a test
 compares) and the Kubernetes policy tests.
 
 Unset or empty means "not passed": SGLang's own default applies, unless the
@@ -214,7 +214,7 @@ def flag_doc(setting: Setting) -> str:
 
 
 def markdown_table() -> str:
-    """The README's settings table, derived from TABLE (a test keeps the README equal to it)."""
+    """The settings table of docs/settings.md, derived from TABLE (a test keeps the page equal to it)."""
     lines = [
         "| Variable | Type | Default | SGLang flag | Meaning |",
         "|---|---|---|---|---|",

@@ -21,7 +21,7 @@ The rules are SGLang's own, read from the sglang 0.5.12 wheel:
   `swa_full_tokens_ratio` (default 0.8) and report the full-attention token count.
 
 Two numbers are not in SGLang's source and are our assumptions, both stated in
-README.md ("The fit estimate"): the memory CUDA, NCCL and the driver take before SGLang
+docs/operating.md ("The fit estimate"): the memory CUDA, NCCL and the driver take before SGLang
 measures (RUNTIME_RESERVE_MIB) and how much larger MXFP4 weights are in VRAM than
 on disk (MXFP4_LOAD_FACTOR, from published load logs of gpt-oss-120b on H100).
 """

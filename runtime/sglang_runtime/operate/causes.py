@@ -1,7 +1,7 @@
 """Why a server could not come up, read from its log: root causes of tracebacks, known causes, fatal lines.
 
 Built from real SGLang 0.5.9 and 0.5.23 logs produced on purpose (see the
-real-server tests in tests/e2e/test_failures.py and the README's list):
+real-server tests in tests/e2e/test_failures.py and the list in docs/operating.md):
 
 - A traceback is often a chain ("During handling of the above exception,
   another exception occurred"); the exception at its end can mislead. SGLang
