@@ -109,7 +109,7 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
 
 
 @click.command("settings")
-@click.option("--markdown", is_flag=True, help="Print the README's settings table.")
+@click.option("--markdown", is_flag=True, help="Print the settings table of docs/settings.md.")
 @click.option("--show-secrets", is_flag=True, help="Show secret values instead of ***.")
 @reports_errors
 def settings_cmd(markdown: bool, show_secrets: bool) -> None:
