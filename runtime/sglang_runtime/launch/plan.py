@@ -136,6 +136,30 @@ def model_from_envfile(requested: str, path: Path, values: Mapping[str, str] | N
     return model, values.get(envfile.BUNDLED_FROM) or None
 
 
+def _release_text(values: settings.Settings, env: Mapping[str, str], python: str | None, requested_python: str | None,
+                  check_host: bool, notices: list[str]) -> str:
+    """SGLANG_VERSION, else the serving interpreter's installed sglang; with no preflight, the assumed release."""
+    version_text = values.get("SGLANG_VERSION") or versions.installed_text("sglang", versions.site_dirs(python, env))
+    if version_text:
+        return version_text
+    if check_host:
+        raise PreflightError(f"SGLANG_PYTHON={requested_python!r}: no sglang installed for {python} (set SGLANG_VERSION to override)")
+    notices.append(f"no sglang found for {python or requested_python}; building the command for SGLang {ASSUMED_VERSION} (set SGLANG_VERSION)")
+    return ASSUMED_VERSION
+
+
+def _check_host(values: settings.Settings, env: Mapping[str, str], model: str, model_dir: Path | None,
+                file_values: Mapping[str, str] | None) -> None:
+    """The preflight: the port binds, a local model is readable, a Hub model exists (unless offline)."""
+    preflight.port_bindable(values.get("SGLANG_HOST"), values.get("SGLANG_PORT"))
+    if model_dir is not None:
+        preflight.model_readable(model_dir)
+    elif values.get("SGLANG_HUB_CHECK") and not _offline(env, file_values):
+        from ..host import hubcheck  # only here: it imports huggingface_hub's client
+
+        hubcheck.check(model, values.get("SGLANG_MODEL_REVISION"), env)
+
+
 def plan(
     env: Mapping[str, str],
     values: settings.Settings,
@@ -168,14 +192,7 @@ def plan(
     if check_host:
         preflight.interpreter(python, requested_python)
 
-    version_text = values.get("SGLANG_VERSION")
-    if not version_text:
-        version_text = versions.installed_text("sglang", versions.site_dirs(python, env))
-    if not version_text:
-        if check_host:
-            raise PreflightError(f"SGLANG_PYTHON={requested_python!r}: no sglang installed for {python} (set SGLANG_VERSION to override)")
-        version_text = ASSUMED_VERSION
-        notices.append(f"no sglang found for {python or requested_python}; building the command for SGLang {ASSUMED_VERSION} (set SGLANG_VERSION)")
+    version_text = _release_text(values, env, python, requested_python, check_host, notices)
 
     # SGLang's own flags for this release (flag data, never SGLang itself): extra arguments are judged
     # as its parser will read them, in milliseconds instead of after its imports.
@@ -210,13 +227,7 @@ def plan(
             changes[name] = str(cache / sub)
 
     if check_host:
-        preflight.port_bindable(values.get("SGLANG_HOST"), values.get("SGLANG_PORT"))
-        if model_dir is not None:
-            preflight.model_readable(model_dir)
-        elif values.get("SGLANG_HUB_CHECK") and not _offline(env, file_values):
-            from ..host import hubcheck  # only here: it imports huggingface_hub's client
-
-            hubcheck.check(model, values.get("SGLANG_MODEL_REVISION"), env)
+        _check_host(values, env, model, model_dir, file_values)
     unset = tuple(name for name in UNSET if name in env)
     return Plan(argv, changes, unset, model_dir, version_text, notices, argv_mod.secret_flags(parsed_version))
 
