@@ -1,4 +1,8 @@
-"""Shared fixtures: real model folders on disk and the real CLI run as a subprocess."""
+"""Shared fixtures: real model folders on disk and the real CLI run as a subprocess.
+
+The real-server tier's fixtures (tiny_model, smol_bundles, the servers, measured, reference) are in
+tests/e2e/conftest.py; the stand-in HTTP servers in tests/standin_http.py.
+"""
 
 from __future__ import annotations
 
@@ -89,55 +93,3 @@ def lines(text: str) -> list[str]:
 
 def no_notice(lines_: Iterable[str]) -> list[str]:
     return [line for line in lines_ if not line.startswith("notice:")]
-
-
-# ---------------------------------------------------------------- the real-server tier (tests/e2e)
-# Its helpers live in tests/e2e/serving.py; the fixtures are here so that each is built once per run.
-sys.path.insert(0, str(Path(__file__).with_name("e2e")))
-
-MEASURED: dict[str, dict] = {}
-
-
-@pytest.fixture(scope="session")
-def measured() -> dict[str, dict]:
-    """Timings the tier records (ready, SIGTERM, crash-to-exit), printed at the end of the run."""
-    return MEASURED
-
-
-def pytest_terminal_summary(terminalreporter):
-    if MEASURED:
-        terminalreporter.section("real-server tier: measured")
-        for name, values in MEASURED.items():
-            terminalreporter.write_line(f"{name}: {json.dumps(values, sort_keys=True)}")
-
-
-@pytest.fixture(scope="session")
-def reference() -> dict:
-    """Answers of the first release served (0.5.23), which the next (0.5.9) must reproduce."""
-    return {}
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """A tiny random Llama saved by transformers 5 (SGLang 0.5.23's pin): TokenizersBackend,
-    extra special tokens as a list, RoPE base 500000 inside rope_parameters."""
-    out = tmp_path_factory.mktemp("tiny-model") / "snapshot"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SGLANG_", "PYTHONPATH", "HF_"))}
-    from serving import pythonpath
-
-    env.update(PYTHONPATH=pythonpath("0.5.23"), HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(Path(__file__).parent / "e2e" / "make_tiny_model.py"), str(out)],
-                          env=env, capture_output=True, text=True, timeout=600, cwd="/")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
-
-
-@pytest.fixture(scope="session")
-def smol_bundles() -> dict[str, Path]:
-    """SmolLM2-135M-Instruct as Flox bundles (FLOX_ENV roots): converted by transformers 4.57 ("v4"),
-    and the same weights re-saved by transformers 5 ("v5"). Built once, cached in .cache/models."""
-    roots = {"v4": REPO / ".cache" / "models" / "smollm2", "v5": REPO / ".cache" / "models" / "smollm2-v5"}
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build-smollm2-bundle.py"), "--out", str(roots["v4"]),
-                           "--v5-out", str(roots["v5"])], capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return roots

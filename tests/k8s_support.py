@@ -2,7 +2,8 @@
 
 The stand-in is for the one thing that cannot run here, a cluster: it answers
 the two requests SGLang's Model Gateway makes to discover workers (list, then
-watch, of pods in one namespace) and records every request it gets.
+watch, of pods in one namespace) and records every request it gets. Its HTTP
+server, and the stand-in SGLang servers', is tests/standin_http.py's.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import re
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import yaml
+
+from standin_http import QuietHandler, StandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
@@ -143,21 +145,13 @@ class FakeKubeAPI:
 
     def __init__(self, pods: list[dict]):
         self.pods = pods
-        self.requests: list[tuple[str, str]] = []
         self._stop = threading.Event()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args):
-                pass
-
-            def _record(self) -> None:
-                api.requests.append((self.command, self.path))
-
             def do_GET(self):
-                self._record()
                 if re.search(r"[?&]watch=(true|1)", self.path):
                     # An open, quiet watch: the client keeps what it listed.
                     self.send_response(200)
@@ -166,34 +160,29 @@ class FakeKubeAPI:
                     self.end_headers()
                     api._stop.wait(60)
                     return
-                body = json.dumps({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "5"},
-                                   "items": api.pods}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_json(200, {"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "5"},
+                                     "items": api.pods})
 
             def _refuse(self):
-                self._record()
-                self.send_response(403)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.send_body(403, b"")
 
             do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._http = StandIn(Handler, record=True)
+        self.url = self._http.url
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path) of every request, in order."""
+        return [(r.method, r.path) for r in self._http.requests]
 
     def __enter__(self) -> "FakeKubeAPI":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.close()
 
     def kubeconfig(self, directory: Path, namespace: str) -> Path:
         path = directory / "kubeconfig"
@@ -313,25 +302,25 @@ class StandInServer:
 
     def __init__(self, role: str, host: str, port: int, model: str = "stand-in/model", bootstrap_port: int = 0):
         self.role, self.host, self.port, self.model = role, host, port, model
-        self.requests: list[tuple[str, str, Any]] = []
         self.kv: dict[int, str] = {}
-        self._servers: list[ThreadingHTTPServer] = []
-        self._servers.append(ThreadingHTTPServer((host, port), self._api_handler()))
+        self._servers = [StandIn(self._api_handler(), host=host, port=port, record=True)]
         if role == "prefill":
-            self._servers.append(ThreadingHTTPServer((host, bootstrap_port), self._bootstrap_handler()))
-            self.bootstrap_port = self._servers[-1].server_address[1]
-        for srv in self._servers:
-            srv.daemon_threads = True
+            self._servers.append(StandIn(self._bootstrap_handler(), host=host, port=bootstrap_port))
+            self.bootstrap_port = self._servers[-1].port
+
+    @property
+    def requests(self) -> list[tuple[str, str, Any]]:
+        """(method, path, JSON body or None) of every request to the API port, in order."""
+        return [(r.method, r.path, r.body) for r in self._servers[0].requests]
 
     def __enter__(self) -> "StandInServer":
         for srv in self._servers:
-            threading.Thread(target=srv.serve_forever, daemon=True).start()
+            srv.start()
         return self
 
     def __exit__(self, *exc) -> None:
         for srv in self._servers:
-            srv.shutdown()
-            srv.server_close()
+            srv.close()
 
     def paths(self, method: str) -> list[str]:
         return [p for m, p, _ in self.requests if m == method]
@@ -339,22 +328,13 @@ class StandInServer:
     def _api_handler(self):
         me = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args):
-                pass
-
             def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, body)
 
             def do_GET(self):
-                me.requests.append(("GET", self.path, None))
                 path = self.path.split("?")[0]
                 if path in ("/health", "/health_generate", "/ping"):
                     return self._send(200, {})
@@ -369,8 +349,7 @@ class StandInServer:
                 return self._send(404, {"detail": "Not Found"})
 
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                me.requests.append(("POST", self.path, body))
+                body = self.read_json()
                 if me.role == "stub" or self.path != "/v1/chat/completions":
                     return self._send(404, {"detail": "Not Found"})
                 content = f"answered by the {me.role} stand-in at {me.host}"
@@ -403,19 +382,12 @@ class StandInServer:
     def _bootstrap_handler(self):
         me = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
 
             def do_GET(self):
                 room = self.path.partition("room=")[2]
                 kv = me.kv.get(int(room)) if room.lstrip("-").isdigit() else None
-                data = json.dumps({"kv": kv}).encode()
-                self.send_response(200 if kv else 404)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_body(200 if kv else 404, json.dumps({"kv": kv}).encode())
 
         return Handler

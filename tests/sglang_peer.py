@@ -13,21 +13,18 @@ notes, "HTTP endpoints and readiness", and SGLang's OpenAI adapter):
   with `stream_options.include_usage` a final chunk whose `choices` is empty and
   which carries `usage`. A prompt seen before reports its tokens as
   `usage.prompt_tokens_details.cached_tokens` (SGLang's --enable-cache-report).
+The HTTP server itself is tests/standin_http.py's.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from standin_http import QuietHandler, StandIn, free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["Peer", "free_port"]
 
 
 class Peer:
@@ -44,15 +41,20 @@ class Peer:
         self.answer = answer
         self.token_delay = token_delay
         self.seen_prompts: set[str] = set()
-        self.requests: list[tuple[str, str, dict]] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: StandIn | None = None
         self._opener: threading.Thread | None = None
         self._stopped = threading.Event()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def requests(self) -> list[tuple[str, str, dict]]:
+        """(method, path, headers) of each GET and (method, path, JSON body) of each POST, in order."""
+        seen = self._server.requests if self._server else []
+        return [(r.method, r.path, r.body if r.method == "POST" else dict(r.headers)) for r in seen]
 
     def __enter__(self) -> "Peer":
         self._opener = threading.Thread(target=self._open_later, daemon=True)
@@ -67,27 +69,20 @@ class Peer:
         if self._opener:
             self._opener.join()
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
 
     def _open_later(self) -> None:
         if self._stopped.wait(self.open_after):
             return
         peer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def _send(self, status: int, body: dict | str, content_type: str = "application/json"):
-                data = (json.dumps(body) if isinstance(body, dict) else body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+            def _send(self, status: int, body: dict | str) -> None:
+                if isinstance(body, dict):
+                    return self.send_json(status, body)
+                return self.send_text(status, body, content_type="application/json")
 
             def _authorized(self) -> bool:
                 if peer.api_key is None or self.path.startswith(("/health", "/metrics")):
@@ -95,7 +90,6 @@ class Peer:
                 return self.headers.get("Authorization") == f"Bearer {peer.api_key}"
 
             def do_GET(self):
-                peer.requests.append(("GET", self.path, dict(self.headers)))
                 if not self._authorized():
                     return self._send(401, {"error": "Unauthorized"})
                 if self.path in ("/health", "/health_generate"):
@@ -110,9 +104,7 @@ class Peer:
                 return self._send(404, {"detail": "Not Found"})
 
             def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                peer.requests.append(("POST", self.path, body))
+                body = self.read_json()
                 if not self._authorized():
                     return self._send(401, {"error": "Unauthorized"})
                 if self.path != "/v1/chat/completions":
@@ -166,7 +158,4 @@ class Peer:
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
 
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
-        self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._server = StandIn(Handler, port=self.port, record=True).start()

@@ -1,53 +1,19 @@
 """`wait` and `query` against hostile HTTP peers (real sockets on loopback): deadlines are wall-clock,
-bodies and lines are bounded, and every ending is one line with a documented exit code."""
+bodies and lines are bounded, and every ending is one line with a documented exit code.
+The peers are tests/standin_http.Hostile: raw sockets, for misbehaviour no HTTP server library produces."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from standin_http import Hostile
+
 BIN = Path(sys.executable).parent
-
-
-class Hostile:
-    """Accepts connections and answers each by `behaviour`, a function of the socket."""
-
-    def __init__(self, behaviour) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.behaviour = behaviour
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn) -> None:
-        try:
-            conn.recv(65536)
-            self.behaviour(conn, self.stop)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.sock.close()
 
 
 def trickle_headers(conn, stop):

@@ -4,21 +4,19 @@ The stand-in answers as huggingface.co does for GET /api/models/<id>/revision/<r
 model's info; 404 with `X-Error-Code: RepoNotFound` or `RevisionNotFound`; 401/403 with
 `X-Error-Code: GatedRepo`; 401 "Invalid credentials in Authorization header" for a bad token. It
 records every request, which proves that a bundled or cached model makes none. The client side is
-real: `sglang-serve` with huggingface_hub, HF_ENDPOINT pointing at the stand-in.
+real: `sglang-serve` with huggingface_hub, HF_ENDPOINT pointing at the stand-in (tests/standin_http.py).
 """
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from conftest import flox_env, lines, no_notice, run_cli, write_cached_repo
+from standin_http import QuietHandler, StandIn
 
 GOOD_TOKEN, BAD_TOKEN = "hf_goodtoken123456", "hf_badtoken1234567"
 
@@ -27,27 +25,12 @@ class StandInHub:
     """A few repos with fixed behaviour: ok, missing, gated (readable with GOOD_TOKEN), slow."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[str, str | None]] = []
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
+        class Handler(QuietHandler):  # HTTP/1.0, as before: one request per connection
             def _send(self, status: int, body: dict, code: str | None = None) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if code:
-                    self.send_header("X-Error-Code", code)
-                    self.send_header("X-Error-Message", body.get("error", ""))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, body, {"X-Error-Code": code, "X-Error-Message": body.get("error", "")} if code else None)
 
             def do_GET(self):
                 auth = self.headers.get("Authorization")
-                hub.requests.append((self.path, auth))
                 parts = self.path.split("?")[0].split("/")
                 # /api/models/<org>/<name>[/revision/<rev>]
                 repo = "/".join(parts[3:5])
@@ -65,16 +48,20 @@ class StandInHub:
                     return self._send(404, {"error": "Invalid rev id: " + revision}, "RevisionNotFound")
                 return self._send(200, {"id": repo, "modelId": repo, "sha": "1" * 40, "siblings": []})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.http = StandIn(Handler, record=True)
+        self.url = self.http.url
+
+    @property
+    def requests(self) -> list[tuple[str, str | None]]:
+        """(path, Authorization header) of every request, in order."""
+        return [(r.path, r.headers.get("Authorization")) for r in self.http.requests]
 
     def __enter__(self) -> "StandInHub":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
+        self.http.close()
 
 
 @pytest.fixture

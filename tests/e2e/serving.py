@@ -34,6 +34,9 @@ EXTRA_ARGS = "--device cpu --max-total-tokens 4096"
 API_KEY = "sk-e2e.K3y/with+odd*chars(1)"    # regex-special characters on purpose
 ADMIN_KEY = "adm1n'key\\with\"quotes"        # repr() and JSON escape it: the log must hide every form
 SMOL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+# The (release, checkpoint) runs of the `smol` fixture; 0.5.23 first: what 0.5.9 serves, from either
+# checkpoint, must equal its answers.
+RUNS = [("0.5.23", "v4"), ("0.5.9", "v4"), ("0.5.9", "v5")]
 TINY_ID = "tiny-org/tiny-llama"
 
 

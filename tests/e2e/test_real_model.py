@@ -8,9 +8,7 @@ must not change. The one stand-in is cpu/standin/sgl_kernel (see serving.py).
 
 from __future__ import annotations
 
-import pytest
-
-from serving import SMOL_ID, Server, free_port, server_env
+from serving import RUNS, SMOL_ID
 
 # (question, a word the right answer contains), from ../shared/notes/real-model-offline.md.
 QUESTIONS = [
@@ -21,28 +19,6 @@ QUESTIONS = [
     ("What is the opposite of hot?", "cold"),
 ]
 SYSTEM = ("You are a concise assistant. Answer in one short sentence. " * 12).strip()
-# 0.5.23 first: what 0.5.9 serves, from either checkpoint, must equal its answers.
-RUNS = [("0.5.23", "v4"), ("0.5.9", "v4"), ("0.5.9", "v5")]
-
-
-@pytest.fixture(scope="module", params=RUNS, ids=[f"{v}-{c}" for v, c in RUNS])
-def smol(request, tmp_path_factory, smol_bundles, measured):
-    version, checkpoint = request.param
-    home = tmp_path_factory.mktemp(f"smol-{version}-{checkpoint}")
-    port = free_port()
-    env = server_env(version, home, smol_bundles[checkpoint], SMOL_ID, port, SGLANG_ENABLE_CACHE_REPORT="1")
-    server = Server(version, port, home / "server.log", env).start()
-    waited = server.wait_ready()
-    if waited.returncode != 0:
-        server.stop()
-        pytest.fail(f"sglang {version} ({checkpoint}) did not become ready:\n{waited.stderr[-3000:]}")
-    server.checkpoint = checkpoint
-    measured.setdefault(f"smollm2 {version} {checkpoint}", {})["ready_s"] = round(server.ready_after, 1)
-    yield server
-    stopped = server.stop()
-    measured[f"smollm2 {version} {checkpoint}"]["sigterm_s"] = round(stopped or -1, 1)
-
-
 def _client(server):
     from openai import OpenAI
 

@@ -8,41 +8,13 @@ The one stand-in is cpu/standin/sgl_kernel (see serving.py). 0.5.23 serves the s
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from pathlib import Path
 
-import pytest
-
-from serving import (ADMIN_KEY, API_KEY, EXTRA_ARGS, TINY_ID, VERSIONS, Server, bundle, completion, free_port, get,
-                     server_env)
+from serving import ADMIN_KEY, API_KEY, TINY_ID, VERSIONS, completion, get
 from sglang_runtime.guest import bootstrap
 
 PROMPT = "The quick brown fox jumps over the lazy dog. SGLang serves large language models quickly."
-
-
-@pytest.fixture(scope="module", params=VERSIONS)
-def tiny(request, tmp_path_factory, tiny_model, measured):
-    version = request.param
-    home = tmp_path_factory.mktemp(f"tiny-{version}")
-    flox_env = home / "flox-env"
-    snapshot = bundle(flox_env, TINY_ID, tiny_model)
-    key_file = home / "api-key"
-    key_file.write_text(API_KEY + "\n")  # as `echo KEY > file` writes it
-    port = free_port()
-    env = server_env(version, home, flox_env, TINY_ID, port, SGLANG_API_KEY_FILE=str(key_file),
-                     SGLANG_EXTRA_ARGS=f"{EXTRA_ARGS} --admin-api-key={shlex.quote(ADMIN_KEY)}",
-                     SGLANG_ENABLE_CACHE_REPORT="1", SGLANG_ENABLE_METRICS="1")
-    server = Server(version, port, home / "server.log", env).start()
-    waited = server.wait_ready()
-    server.snapshot = snapshot
-    server.waited = waited
-    if waited.returncode != 0:
-        server.stop()
-        pytest.fail(f"sglang {version} did not become ready:\n{waited.stderr[-3000:]}")
-    measured.setdefault(f"tiny {version}", {})["ready_s"] = round(server.ready_after, 1)
-    yield server
-    server.stop()
 
 
 def _cmdline(pid: int) -> list[str]:
