@@ -129,6 +129,11 @@ def model_from_envfile(requested: str, path: Path, values: Mapping[str, str] | N
     # A cleared cache or a removed bundle: say so now, not after SGLang starts.
     if not os.path.isdir(model) and (os.path.isabs(model) or not settings.valid_repo_id(model)):
         raise ConfigError("SGLANG_MODEL", requested, f"the directory {path} points to ({model}), which is gone; run sglang-resolve-model again")
+    broken = files.dangling(model) if os.path.isdir(model) else None
+    if broken is not None:
+        # A compat shadow whose source moved or was deleted: never serve a link to nothing (or to what replaced it).
+        raise ConfigError("SGLANG_MODEL", requested, f"the directory {path} points to ({model}) to link only to files that exist "
+                                                     f"({broken} points to a moved or deleted file); run sglang-resolve-model again")
     return model, values.get(envfile.BUNDLED_FROM) or None
 
 
