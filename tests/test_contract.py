@@ -153,7 +153,7 @@ def test_no_launcher_variable_is_read_by_sglang_except_the_port(release):
     assert "SGLANG_PORT" in registry, "SGLANG_PORT is SGLang's own; the launcher must keep removing it"
     # Also what the launcher itself puts in the server's environment (the bootstrap's handover)
     # and what the Flox hook exports for the service.
-    internal = {bootstrap.SECRET_ARGV, bootstrap.SECRET_FLAGS, "SGLANG_LAUNCHER_ERROR"}
+    internal = {bootstrap.SECRET_ARGV, bootstrap.SECRET_FLAGS, bootstrap.SECRET_FD, "SGLANG_LAUNCHER_ERROR"}
     ours = (settings.NAMES | set(envfile.KEYS) | internal) - {"SGLANG_PORT", "HF_HUB_OFFLINE"}
     assert not ours & registry, sorted(ours & registry)
 

@@ -209,9 +209,10 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
     if print_cmd:
         _emit(shlex.join(shown), err=True, reveal=show_secrets)
     launch.make_cache_dirs(result)
+    secret_fd = launch.open_handover(result.handover())
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execvpe(result.argv[0], result.exec_argv, result.child_env(env))
+    os.execvpe(result.argv[0], result.exec_argv, result.child_env(env, secret_fd))
 
 
 @click.command("settings")
