@@ -26,7 +26,7 @@ sys.path.sort(key=_serving.__contains__)
 
 import click  # noqa: E402
 
-from . import DISTRIBUTION, redact, settings
+from . import DISTRIBUTION, inert, redact, settings
 from .errors import ConfigError, PreflightError
 
 EXIT_FAILED = 1
@@ -42,7 +42,8 @@ def _emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = 
     from .argv import all_secret_flags
 
     text = str(message) if reveal else redact.mask(str(message), _SECRETS, all_secret_flags())
-    click.echo(text, err=err, nl=nl)
+    # The last guard: no control sequence from any text we print reaches the terminal (inert.py).
+    click.echo(inert.block(text), err=err, nl=nl)
 
 
 def _learn_secrets(env: dict[str, str]) -> None:
@@ -80,7 +81,7 @@ def _settings_epilog() -> str:
 
 def _fail(message: str, code: int) -> None:
     # One line, whatever the message holds (a path with a newline, say).
-    line = " ".join(str(message).splitlines())
+    line = inert.line(" ".join(str(message).splitlines()))
     _emit(f"{click.get_current_context().command_path}: error: {line}", err=True)
     sys.exit(code)
 
@@ -138,7 +139,7 @@ def _warn_unknown_variables(values: settings.Settings, env: dict[str, str]) -> N
     if not any(name.startswith(unknown_vars.PREFIX) for name in env):
         return
     for line in unknown_vars.warnings(env, _detected_release(values, env)):
-        click.echo(f"warning: {line}", err=True)
+        _emit(f"warning: {inert.line(line)}", err=True)
 
 
 @click.command("resolve-model", epilog=_settings_epilog())
@@ -338,6 +339,9 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     """Block until /health_generate answers 200 (a real forward pass); on a node of rank > 0, which serves no API, until its health stub answers. Exit 0 ready, 1 timed out, 4 server died."""
     from . import health, nodes
 
+    import time
+
+    started = time.monotonic()
     env = dict(os.environ)
     values = settings.load(env)
     key = _api_key(values)
@@ -348,7 +352,7 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     url = _checked_url(url) if url else _server_url(values)
 
     def report(seen: "health.Observation", elapsed: float) -> None:
-        _emit(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
+        _emit(f"[{elapsed:7.1f}s] {seen.state}: {inert.line(seen.detail)}", err=True)
 
     if stub is not None:
         _emit(nodes.no_api_note(stub, values.get("SGLANG_PORT")), err=True)
@@ -375,14 +379,27 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
         last = f"; last: {out.last.state} ({out.last.detail})" if out.last else "; no answer yet"
         message = f"{url} not ready after {out.elapsed:.1f} s{last}"
     if watch is not None:
-        from . import causes
-
-        for line in causes.diagnose(watch.tail_lines()):
-            _emit(line, err=True)
-        _emit(f"--- last lines of {'the log' if log_file == '-' else log_file} ---", err=True)
-        for line in health.log_tail(watch):
-            _emit(line, err=True)
+        _diagnose(watch, log_file, max(DIAGNOSIS_MIN, timeout - (time.monotonic() - started)))
     _fail(message, out.exit_code)
+
+
+DIAGNOSIS_MIN = 0.5  # what the diagnosis gets when the wait used up --timeout (the command's only slack)
+
+
+def _diagnose(watch: Any, log_file: str, seconds: float) -> None:
+    """The log's root causes and last lines, within what is left of --timeout."""
+    from . import causes, health
+    from .deadline import DeadlineExceeded, wall_clock
+
+    try:
+        with wall_clock(seconds):
+            for line in causes.diagnose(watch.tail_lines()):
+                _emit(inert.line(line), err=True)
+            _emit(f"--- last lines of {'the log' if log_file == '-' else inert.line(log_file)} ---", err=True)
+            for line in health.log_tail(watch):
+                _emit(inert.line(line), err=True)
+    except DeadlineExceeded:
+        _emit(f"(reading the log stopped at the --timeout; see {'the log' if log_file == '-' else inert.line(log_file)})", err=True)
 
 
 @main.command("query")
@@ -443,9 +460,9 @@ def doctor_cmd(as_json: bool, nvidia_smi: str, no_model_read: bool, model_read_t
         _emit(json.dumps({"ok": not bad, "checks": [c.as_dict() for c in checks]}, indent=2))
     else:
         for c in checks:
-            _emit(f"[{c.status:^4}] {c.name}: {c.message}")
+            _emit(f"[{c.status:^4}] {c.name}: {inert.line(c.message)}")
             if c.fix and c.status != doctor.OK:
-                _emit(f"       fix: {c.fix}")
+                _emit(f"       fix: {inert.line(c.fix)}")
     if bad:
         sys.exit(1)
 
