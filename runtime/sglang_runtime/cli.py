@@ -35,6 +35,7 @@ EXIT_PREFLIGHT = 3
 DEBUG = "SGLANG_RUNTIME_DEBUG"
 # The secrets this invocation knows of (API keys, secret flag values, Hub tokens): never printed.
 _SECRETS: set[str] = set()
+URL_VARIABLES = ("HF_ENDPOINT", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 def _emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = False) -> None:
@@ -54,6 +55,12 @@ def _learn_secrets(env: dict[str, str]) -> None:
     for name in ("SGLANG_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         if env.get(name, "").strip():
             _SECRETS.update({env[name], env[name].strip()})
+    # Credentials inside URLs (a proxy's, a private Hub mirror's): also where a message shows them decoded.
+    for name in URL_VARIABLES:
+        _SECRETS.update(redact.url_secrets(env.get(name, "")))
+    for i, arg in enumerate(sys.argv):
+        if arg == "--url" or arg.startswith("--url="):
+            _SECRETS.update(redact.url_secrets(arg[len("--url="):] if "=" in arg else (sys.argv[i + 1:i + 2] or [""])[0]))
     texts = [env.get("SGLANG_EXTRA_ARGS", "")]
     for name, limit in (("SGLANG_API_KEY_FILE", files.SECRET_LIMIT), ("SGLANG_ARGS_FILE", files.ARGS_LIMIT)):
         if env.get(name):

@@ -212,6 +212,27 @@ def mask_flag_values(text: str, flags) -> str:
     return re.sub(rf"((?:{names})(?![\w-])(?:=|\s+))({value})", hide, text)
 
 
+# scheme://user:password@ or scheme://token@ : the userinfo of any URL, whoever wrote it (HF_ENDPOINT,
+# a proxy, --url). Linear: the userinfo run stops at the first '/', '@' or space.
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{0,30}://)[^/@\s]{1,2048}@")
+
+
+def mask_url_credentials(text: str) -> str:
+    return _USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
+
+
+def url_secrets(url: str) -> set[str]:
+    """The password (or the token given as a user name) in a URL, as written and percent-decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return set()
+    found = {parts.password, parts.username if parts.password is None else None}
+    return {form for value in found if value for form in (value, unquote(value)) if len(form) >= 4}
+
+
 def mask(text: str, secrets=(), flags=()) -> str:
-    """The rule, whole: known secrets in any form, then any secret flag's value."""
-    return mask_flag_values(redact_text(text, secrets), flags)
+    """The rule, whole: known secrets in any form, then any secret flag's value, then any URL's credentials."""
+    return mask_url_credentials(mask_flag_values(redact_text(text, secrets), flags))
