@@ -145,7 +145,7 @@ def weight_bytes(snapshot: Path) -> tuple[int, str] | None:
     for index in sorted(snapshot.glob("*.index.json")):
         try:
             size = json.loads(index.read_text(encoding="utf-8"))["metadata"]["total_size"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue
         if isinstance(size, int) and size > 0:
             total += size

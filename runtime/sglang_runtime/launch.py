@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import argv as argv_mod
-from . import bootstrap, envfile, files, flagdata, nodes, preflight, settings, shellwords, tp, versions
+from . import bootstrap, early, envfile, files, flagdata, nodes, preflight, settings, shellwords, tp, versions
 from .errors import ConfigError, PreflightError
 
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
@@ -175,6 +175,9 @@ def plan(
 
     extra = list(values.get("SGLANG_EXTRA_ARGS", ()))
     from_file = read_args_file(values.get("SGLANG_ARGS_FILE")) if values.get("SGLANG_ARGS_FILE") else []
+    early.check_arguments("SGLANG_EXTRA_ARGS", argv_mod.MASK, extra)
+    early.check_arguments("SGLANG_ARGS_FILE", values.get("SGLANG_ARGS_FILE") or "", from_file)
+    early.check_bind_host("SGLANG_HOST", values.get("SGLANG_HOST"))
 
     requested_python = values.get("SGLANG_PYTHON")
     python, notice = versions.serving_python(requested_python, which)
