@@ -204,8 +204,8 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
         _notice(notice)
     shown = result.argv if show_secrets else argv_mod.masked(result.argv, result.secret_flags)
     if result.secrets_passed:
-        _notice(f"{', '.join(result.secrets_passed)}: passed to SGLang in the environment of {launch.BOOTSTRAP.name}, "
-                "never on a command line; the server's output is redacted")
+        _notice(f"{', '.join(result.secrets_passed)}: passed to SGLang through a pipe to {launch.BOOTSTRAP.name}, "
+                "never on a command line nor in an environment; the server's output is redacted")
     if dry_run:
         if as_json:
             _emit(json.dumps({"argv": shown, "exec": result.exec_argv, "env": result.env_changes,

@@ -236,8 +236,8 @@ def key_check(values: settings.Settings) -> Check:
                      f"no API key: anyone who reaches {host}:{values.get('SGLANG_PORT')} may use the API",
                      "set SGLANG_API_KEY_FILE (Kubernetes: the api-key component)" if exposed else "")
     source = "SGLANG_API_KEY" if values.get("SGLANG_API_KEY") else "SGLANG_API_KEY_FILE"
-    return Check("api-key", OK, f"{source}: handed to SGLang in the environment of the bootstrap, never on a command "
-                 "line; every line the server writes is redacted")
+    return Check("api-key", OK, f"{source}: handed to SGLang through a pipe to the bootstrap, never on a command "
+                 "line nor in an environment; every line the server writes is redacted")
 
 
 def _host_checks(values: settings.Settings, env: Mapping[str, str]) -> tuple[list[Check], Any]:
