@@ -143,3 +143,9 @@ def test_a_hostile_variable_name_and_model_file_value_are_inert(flox, tmp_path):
     assert "SGLANG_MODLE\\x1b]0;title\\x07" in proc.stderr, proc.stderr
     doctor = run_cli("sglang-runtime", "doctor", "--no-model-read", "--nvidia-smi", str(tmp_path / "none"), env=env)
     _assert_inert(doctor.stdout + doctor.stderr)
+
+
+def test_a_url_with_a_control_character_is_refused_in_one_line():
+    proc = _wait("--url", "http://127.0.0.1:1/\n\x1b[2Jforged line", "--timeout", "2")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    _assert_inert(proc.stderr)

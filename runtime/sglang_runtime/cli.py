@@ -319,8 +319,9 @@ def _checked_url(url: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("--url", url, "an http:// or https:// URL with a host, such as http://127.0.0.1:30000")
+    # urlsplit quietly drops tabs and newlines; a URL holding one (or any control character) is a mistake.
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not url.isprintable():
+        raise ConfigError("--url", inert.line(url), "an http:// or https:// URL with a host, such as http://127.0.0.1:30000")
     return url
 
 
