@@ -157,3 +157,19 @@ def test_json_and_repr_of_a_key_and_of_its_json_are_masked(key):
     for text in texts:
         masked = redact.redact_text(text, [key])
         assert key not in masked and redact.MASK in masked, (text, masked)
+
+
+def test_the_doctor_model_probe_runs_model_code_without_any_secret(tmp_path):
+    """`doctor` reads the model with the serving interpreter, which may run the model's own code
+    (trust_remote_code): a stand-in interpreter that reports the environment it was given."""
+    from sglang_runtime import probe
+
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexec " + sys.executable + " -c 'import json, os; print(json.dumps({\"env\": dict(os.environ)}))'\n")
+    fake.chmod(0o755)
+    env = {**clean_env(), "SGLANG_API_KEY": API_KEY, "SGLANG_EXTRA_ARGS": f"--admin-api-key={ADMIN_KEY}",
+           "HF_TOKEN": "hf_secret_token_value"}
+    seen = probe.run(str(fake), env, write_model(tmp_path / "m"))["env"]
+    assert seen["HF_HUB_OFFLINE"] == "1"
+    for secret in (API_KEY, ADMIN_KEY, "hf_secret_token_value"):
+        assert not any(secret in value for value in seen.values())
