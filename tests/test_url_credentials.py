@@ -8,7 +8,7 @@ import sys
 from urllib.parse import quote
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import assume, given, settings as hsettings, strategies as st
 
 from conftest import BIN, clean_env, flox_env, run_cli
 from sglang_peer import free_port
@@ -57,6 +57,7 @@ USERINFO = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, blackli
 @hsettings(max_examples=300, deadline=None)
 @given(user=USERINFO, scheme=st.sampled_from(["http", "https", "socks5h", "git+ssh"]), before=st.text(max_size=20))
 def test_any_url_userinfo_is_masked(user, scheme, before):
+    assume(user != redact.MASK)
     text = f"{before} {scheme}://{user}@host.example:8080/path and more"
     masked = redact.mask(text)
     assert f"{scheme}://***@host.example:8080/path and more" in masked
