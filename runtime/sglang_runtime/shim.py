@@ -65,20 +65,19 @@ def refusal_error(model: str, snapshot: Path, transformers_text: str, refusal: c
 
 
 def _identity(path: str) -> bytes:
-    """Where an entry really is and which file it is there: its resolved target and that file's
-    device, inode, size and mtime. A dangling entry is named as such (its shadow can never be reused)."""
-    real = os.path.realpath(path)
+    """Which file an entry really is: its target's device, inode, size and mtime (stat follows the links,
+    so two entries are the same only if they resolve to the same file, unchanged). A dangling entry is
+    named as such (its shadow can never be reused)."""
     try:
-        st = os.stat(real)
-        stamp = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+        st = os.stat(path)
     except OSError:
-        stamp = "missing"
-    return real.encode("utf-8", "surrogateescape") + b"\0" + stamp.encode()
+        return b"missing"
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()
 
 
 def shadow_name(model_key: str, snapshot: Path, translated: Mapping[str, Mapping[str, Any]]) -> str:
-    """A name that changes with what the shadow is made of: the snapshot's resolved location, every
-    entry's resolved target and file identity, the translated sources' bytes and the translation.
+    """A name that changes with what the shadow is made of: the snapshot's resolved location, the file
+    each entry resolves to (its identity), the translated sources' bytes and the translation.
     Two checkpoints (same config, same folder name, different places) never share one."""
     digest = hashlib.sha256()
     digest.update(b"snapshot\0" + os.path.realpath(snapshot).encode("utf-8", "surrogateescape") + b"\0")
@@ -93,14 +92,15 @@ def shadow_name(model_key: str, snapshot: Path, translated: Mapping[str, Mapping
     return f"{safe}--{snapshot.name[:16]}--{digest.hexdigest()[:16]}"
 
 
-def _link_target(snapshot: Path, name: str) -> str:
+def _link_target(real_snapshot: str, name: str) -> str:
     # Through the snapshot's resolved path: a shadow never depends on a symlink to the snapshot folder.
-    return os.path.join(os.path.realpath(snapshot), name)
+    return os.path.join(real_snapshot, name)
 
 
 def intact(shadow: Path, snapshot: Path, translated: Mapping[str, Mapping[str, Any]]) -> bool:
     """Whether `shadow` is exactly what build_shadow would make now: the same entries, each link
     pointing at its entry of `snapshot` (which still exists), each translated file as rendered."""
+    real = os.path.realpath(snapshot)
     try:
         wanted = set(os.listdir(snapshot)) | set(translated)
         if not shadow.is_dir() or shadow.is_symlink() or set(os.listdir(shadow)) != wanted:
@@ -110,7 +110,7 @@ def intact(shadow: Path, snapshot: Path, translated: Mapping[str, Mapping[str, A
             if name in translated:
                 if entry.is_symlink() or entry.read_text(encoding="utf-8") != compat.render(translated[name]):
                     return False
-            elif not entry.is_symlink() or os.readlink(entry) != _link_target(snapshot, name) or not os.path.exists(entry):
+            elif not entry.is_symlink() or os.readlink(entry) != _link_target(real, name) or not os.path.exists(entry):
                 return False
     except (OSError, UnicodeDecodeError):
         return False
@@ -126,9 +126,10 @@ def build_shadow(snapshot: Path, parent: Path, name: str, translated: Mapping[st
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
     try:
+        real = os.path.realpath(snapshot)
         for entry in os.scandir(snapshot):
             if entry.name not in translated:
-                os.symlink(_link_target(snapshot, entry.name), tmp / entry.name)
+                os.symlink(_link_target(real, entry.name), tmp / entry.name)
         for file_name, content in translated.items():
             (tmp / file_name).write_text(compat.render(content), encoding="utf-8")
         os.chmod(tmp, 0o755)
