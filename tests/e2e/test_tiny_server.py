@@ -61,6 +61,32 @@ def test_server_environment_has_no_sglang_port_and_caches_under_the_cache_root(t
         assert bootstrap.SECRET_ARGV not in child, "a subprocess inherited the keys"
 
 
+def test_no_server_process_has_a_key_in_its_environment(tiny):
+    """/proc/<pid>/environ keeps the environment a process was exec'd with, whatever it unsets later: the
+    keys reach the bootstrap through a pipe, so neither the server nor any descendant ever had them there."""
+    checked = 0
+    for pid in tiny.process_tree():
+        try:
+            raw = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        checked += 1
+        for key in (API_KEY, ADMIN_KEY):
+            assert key.encode() not in raw, f"a key is in the environment of {pid}"
+        assert b"SGLANG_API_KEY=" not in raw and b"SGLANG_EXTRA_ARGS=" not in raw
+    assert checked >= 3  # the server, its scheduler and detokenizer
+
+
+def test_health_and_metrics_answer_without_the_key(tiny, measured):
+    """Measured, not assumed: SGLang exempts /health* and /metrics from --api-key (docs/security.md;
+    k8s/components/network-policy fences them)."""
+    open_routes = {path: get(tiny, path).status_code for path in ("/health", "/health_generate", "/metrics")}
+    assert open_routes == {"/health": 200, "/health_generate": 200, "/metrics": 200}
+    assert "sglang:" in get(tiny, "/metrics").text  # real metrics, not an error page
+    assert get(tiny, "/v1/models").status_code == 401  # while the API itself is closed
+    measured.setdefault(f"tiny {tiny.version}", {})["open_without_key"] = sorted(open_routes)
+
+
 def test_auth_is_enforced_for_the_api_key_and_the_admin_key(tiny):
     assert get(tiny, "/v1/models").status_code == 401
     assert get(tiny, "/v1/models", key="wrong").status_code == 401

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from typing import Any
 
 import click
 
 from ..config import settings
+from ..util import inert
 from ..util.errors import ConfigError
 from .output import emit, fail, reports_errors
 
@@ -27,8 +30,9 @@ def _checked_url(url: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("--url", url, "an http:// or https:// URL with a host, such as http://127.0.0.1:30000")
+    # urlsplit quietly drops tabs and newlines; a URL holding one (or any control character) is a mistake.
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not url.isprintable():
+        raise ConfigError("--url", inert.line(url), "an http:// or https:// URL with a host, such as http://127.0.0.1:30000")
     return url
 
 
@@ -55,6 +59,7 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     from ..operate import health
     from ..launch import nodes
 
+    started = time.monotonic()
     env = dict(os.environ)
     values = settings.load(env)
     key = _api_key(values)
@@ -65,7 +70,7 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     url = _checked_url(url) if url else _server_url(values)
 
     def report(seen: "health.Observation", elapsed: float) -> None:
-        emit(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
+        emit(f"[{elapsed:7.1f}s] {seen.state}: {inert.line(seen.detail)}", err=True)
 
     if stub is not None:
         emit(nodes.no_api_note(stub, values.get("SGLANG_PORT")), err=True)
@@ -92,14 +97,28 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
         last = f"; last: {out.last.state} ({out.last.detail})" if out.last else "; no answer yet"
         message = f"{url} not ready after {out.elapsed:.1f} s{last}"
     if watch is not None:
-        from ..operate import causes
-
-        for line in causes.diagnose(watch.tail_lines()):
-            emit(line, err=True)
-        emit(f"--- last lines of {'the log' if log_file == '-' else log_file} ---", err=True)
-        for line in health.log_tail(watch):
-            emit(line, err=True)
+        _diagnose(watch, log_file, max(DIAGNOSIS_MIN, timeout - (time.monotonic() - started)))
     fail(message, out.exit_code)
+
+
+DIAGNOSIS_MIN = 0.5  # what the diagnosis gets when the wait used up --timeout (the command's only slack)
+
+
+def _diagnose(watch: Any, log_file: str, seconds: float) -> None:
+    """The log's root causes and last lines, within what is left of --timeout."""
+    from ..operate import causes, health
+    from ..util.deadline import DeadlineExceeded, wall_clock
+
+    shown = "the log" if log_file == "-" else inert.line(log_file)
+    try:
+        with wall_clock(seconds):
+            for line in causes.diagnose(watch.tail_lines()):
+                emit(inert.line(line), err=True)
+            emit(f"--- last lines of {shown} ---", err=True)
+            for line in health.log_tail(watch):
+                emit(inert.line(line), err=True)
+    except DeadlineExceeded:
+        emit(f"(reading the log stopped at the --timeout; see {shown})", err=True)
 
 
 @click.command("query")
@@ -160,8 +179,8 @@ def doctor_cmd(as_json: bool, nvidia_smi: str, no_model_read: bool, model_read_t
         emit(json.dumps({"ok": not bad, "checks": [c.as_dict() for c in checks]}, indent=2))
     else:
         for c in checks:
-            emit(f"[{c.status:^4}] {c.name}: {c.message}")
+            emit(f"[{c.status:^4}] {c.name}: {inert.line(c.message)}")
             if c.fix and c.status != doctor.OK:
-                emit(f"       fix: {c.fix}")
+                emit(f"       fix: {inert.line(c.fix)}")
     if bad:
         sys.exit(1)

@@ -15,6 +15,7 @@ import click
 
 from ..config import settings
 from ..guest import redact
+from ..util import inert
 from ..util.errors import ConfigError, PreflightError
 
 EXIT_FAILED = 1
@@ -23,6 +24,7 @@ EXIT_PREFLIGHT = 3
 DEBUG = "SGLANG_RUNTIME_DEBUG"
 # The secrets this invocation knows of (API keys, secret flag values, Hub tokens): never printed.
 SECRETS: set[str] = set()
+URL_VARIABLES = ("HF_ENDPOINT", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 def emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = False) -> None:
@@ -30,7 +32,8 @@ def emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = F
     from ..launch.argv import all_secret_flags
 
     text = str(message) if reveal else redact.mask(str(message), SECRETS, all_secret_flags())
-    click.echo(text, err=err, nl=nl)
+    # The last guard: no control sequence from any text we print reaches the terminal (util/inert.py).
+    click.echo(inert.block(text), err=err, nl=nl)
 
 
 def learn_secrets(env: dict[str, str]) -> None:
@@ -42,6 +45,12 @@ def learn_secrets(env: dict[str, str]) -> None:
     for name in ("SGLANG_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         if env.get(name, "").strip():
             SECRETS.update({env[name], env[name].strip()})
+    # Credentials inside URLs (a proxy's, a private Hub mirror's): also where a message shows them decoded.
+    for name in URL_VARIABLES:
+        SECRETS.update(redact.url_secrets(env.get(name, "")))
+    for i, arg in enumerate(sys.argv):
+        if arg == "--url" or arg.startswith("--url="):
+            SECRETS.update(redact.url_secrets(arg[len("--url="):] if "=" in arg else (sys.argv[i + 1:i + 2] or [""])[0]))
     texts = [env.get("SGLANG_EXTRA_ARGS", "")]
     for name, limit in (("SGLANG_API_KEY_FILE", files.SECRET_LIMIT), ("SGLANG_ARGS_FILE", files.ARGS_LIMIT)):
         if env.get(name):
@@ -69,7 +78,7 @@ def settings_epilog() -> str:
 
 def fail(message: str, code: int) -> None:
     # One line, whatever the message holds (a path with a newline, say).
-    line = " ".join(str(message).splitlines())
+    line = inert.line(" ".join(str(message).splitlines()))
     emit(f"{click.get_current_context().command_path}: error: {line}", err=True)
     sys.exit(code)
 

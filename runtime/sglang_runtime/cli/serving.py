@@ -10,6 +10,7 @@ import sys
 import click
 
 from ..config import settings
+from ..util import inert
 from ..util.errors import ConfigError, PreflightError
 from .output import emit, emit_notice, reports_errors, settings_epilog
 
@@ -31,7 +32,7 @@ def _warn_unknown_variables(values: settings.Settings, env: dict[str, str]) -> N
     if not any(name.startswith(unknown_vars.PREFIX) for name in env):
         return
     for line in unknown_vars.warnings(env, _detected_release(values, env)):
-        click.echo(f"warning: {line}", err=True)
+        emit(f"warning: {inert.line(line)}", err=True)
 
 
 @click.command("resolve-model", epilog=settings_epilog())
@@ -90,8 +91,8 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
         emit_notice(notice)
     shown = result.argv if show_secrets else argv_mod.masked(result.argv, result.secret_flags)
     if result.secrets_passed:
-        emit_notice(f"{', '.join(result.secrets_passed)}: passed to SGLang in the environment of {launch.BOOTSTRAP.name}, "
-                "never on a command line; the server's output is redacted")
+        emit_notice(f"{', '.join(result.secrets_passed)}: passed to SGLang through a pipe to {launch.BOOTSTRAP.name}, "
+                    "never on a command line nor in an environment; the server's output is redacted")
     if dry_run:
         if as_json:
             emit(json.dumps({"argv": shown, "exec": result.exec_argv, "env": result.env_changes,
@@ -103,9 +104,10 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
     if print_cmd:
         emit(shlex.join(shown), err=True, reveal=show_secrets)
     launch.make_cache_dirs(result)
+    secret_fd = launch.open_handover(result.handover())
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execvpe(result.argv[0], result.exec_argv, result.child_env(env))
+    os.execvpe(result.argv[0], result.exec_argv, result.child_env(env, secret_fd))
 
 
 @click.command("settings")

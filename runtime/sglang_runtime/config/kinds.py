@@ -88,8 +88,10 @@ def _bool(s: Named, raw: str) -> bool:
 def _json_object(s: Named, raw: str) -> str:
     try:
         value = json.loads(raw)
+    except RecursionError:
+        raise ConfigError(s.env, raw[:40] + "...", "a JSON object (nested too deeply)") from None
     except ValueError as exc:
-        raise ConfigError(s.env, raw, f"a JSON object (not valid JSON: {exc.msg})") from None
+        raise ConfigError(s.env, raw, f"a JSON object (not valid JSON: {getattr(exc, 'msg', 'a number too large')})") from None
     if not isinstance(value, dict):
         raise ConfigError(s.env, raw, f"a JSON object, not a JSON {type(value).__name__}")
     # SGLang re-parses it; pass the user's own text so nothing is reformatted.

@@ -5,11 +5,16 @@
     <python> .../sglang_runtime/bootstrap.py <launch_server arguments without secrets>
 
 with the secret arguments (`--api-key K`, `--admin-api-key K2`, ...) as a JSON
-list in the environment variable SECRET_ARGV. So no secret is ever on a
-command line (`/proc/<pid>/cmdline` is world-readable). This file then, in
-the server's main process:
+list written into a pipe whose read end it inherits, its number in SECRET_FD
+(or, from other callers, the list itself in the variable SECRET_ARGV). So no
+secret is ever on a command line (`/proc/<pid>/cmdline` is world-readable) nor
+in the environment the server was started with (`/proc/<pid>/environ` keeps
+the environment of the exec, whatever the process unsets later). This file
+then, in the server's main process:
 
-1. takes SECRET_ARGV out of the environment, so no subprocess inherits it;
+1. takes SECRET_ARGV out of the environment, and every other variable that holds a
+   secret in any form (the launcher drops them already; this is for any other caller),
+   so no process SGLang starts (multiprocessing, subprocess, compilers) inherits one;
 2. wraps stdout and stderr (fd-level objects and `sys.__std*__` too) in a
    redactor that replaces every form of every secret with `***` — before
    SGLang configures logging, so every handler SGLang or uvicorn builds later
@@ -49,6 +54,7 @@ import os  # noqa: E402
 
 SECRET_ARGV = "_SGLANG_RUNTIME_SECRET_ARGV"
 SECRET_FLAGS = "_SGLANG_RUNTIME_SECRET_FLAGS"
+SECRET_FD = "_SGLANG_RUNTIME_SECRET_FD"
 
 
 def _sibling(name: str):
@@ -121,16 +127,48 @@ def _flags_from_env() -> list[str]:
     return [f for f in flags if isinstance(f, str)] if isinstance(flags, list) else []
 
 
-def main() -> None:
+def holding_secrets(env, secrets) -> list[str]:
+    """Names of the variables of `env` whose value holds any form of any of `secrets`."""
+    # A value shorter than 4 characters would match half the environment (PATH...): the launcher drops its sources by name.
+    secrets = [s for s in secrets if len(s) >= 4]
+    if not secrets:
+        return []
+    return [name for name, value in env.items() if name != SECRET_ARGV and redact.redact_text(value, secrets) != value]
+
+
+def _read_handover() -> str:
+    """The JSON list of secret arguments: from the pipe SECRET_FD names (read to its end, closed), else SECRET_ARGV."""
+    fd_text = os.environ.pop(SECRET_FD, "")
     raw = os.environ.pop(SECRET_ARGV, "")
+    if not fd_text:
+        return raw
+    try:
+        fd = int(fd_text)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(fd)
+        return b"".join(chunks).decode("utf-8")
+    except (ValueError, OSError):
+        return "not a list"
+
+
+def main() -> None:
+    raw = _read_handover()
     try:
         secret_argv = json.loads(raw) if raw else []
     except ValueError:
         secret_argv = None
     if not isinstance(secret_argv, list) or not all(isinstance(t, str) for t in secret_argv):
-        sys.stderr.write(f"sglang-runtime bootstrap: {SECRET_ARGV} is not a JSON list of strings; not starting\n")
+        sys.stderr.write(f"sglang-runtime bootstrap: {SECRET_ARGV} (or the pipe {SECRET_FD} names) is not a JSON list of strings; not starting\n")
         raise SystemExit(2)
-    install(secrets_in_argv(secret_argv, _flags_from_env()))
+    secrets = secrets_in_argv(secret_argv, _flags_from_env())
+    for name in holding_secrets(os.environ, secrets):
+        del os.environ[name]
+    install(secrets)
     sys.argv = [sys.argv[0], *sys.argv[1:], *secret_argv]
     import runpy
 

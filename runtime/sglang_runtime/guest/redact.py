@@ -14,26 +14,88 @@ from urllib.parse import quote
 MASK = "***"
 
 
-def forms(secret: str) -> set[str]:
-    """Every way a secret shows up in text SGLang writes: as is, inside a Python repr (either
-    quote), inside JSON, and URL-encoded."""
-    escaped = secret.replace("\\", "\\\\")
-    found = {
-        secret,
+def _escapes(text: str) -> set[str]:
+    """`text` as the inside of a Python repr (either quote) or a JSON string (ASCII or not, `/` escaped or not)."""
+    import json
+
+    escaped = text.replace("\\", "\\\\")
+    return {
         escaped,
         escaped.replace("'", "\\'"),
         escaped.replace('"', '\\"'),
         escaped.replace('"', '\\"').replace("/", "\\/"),
-        quote(secret, safe=""),
-        secret.encode("unicode_escape").decode("ascii"),
+        repr(text)[1:-1],
+        json.dumps(text)[1:-1],
+        json.dumps(text, ensure_ascii=False)[1:-1],
+        text.encode("unicode_escape").decode("ascii"),
     }
+
+
+def forms(secret: str) -> set[str]:
+    """Every literal way a secret shows up in text SGLang writes: as is, inside a Python repr (either
+    quote), inside JSON, both of those twice (a repr of a JSON text, a JSON of a repr), and
+    URL-encoded with nothing safe. URL-encoding with any other `safe` set: url_pattern()."""
+    once = {secret} | _escapes(secret)
+    found = once | {twice for form in once for twice in _escapes(form)} | {quote(secret, safe="")}
     return {f for f in found if f}
+
+
+# Bytes that urllib.parse.quote never encodes, whatever `safe` says.
+_ALWAYS_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def _hex_class(digit: str) -> str:
+    return f"[{digit.upper()}{digit.lower()}]" if digit.isalpha() else digit
+
+
+def url_pattern(secret: str) -> str | None:
+    """A regex for the secret URL-encoded with ANY `safe` set (each character as itself or as its
+    %XX bytes, either case of hex): quote(k, safe="/"), quote(k, safe=":@"), quote_plus, .... None
+    when no character could be encoded (then the literal form is the only one)."""
+    if all(b in _ALWAYS_SAFE for b in secret.encode("utf-8")):
+        return None
+    parts = []
+    for char in secret:
+        encoded = "".join("%" + "".join(_hex_class(d) for d in f"{b:02X}") for b in char.encode("utf-8"))
+        plus = "|\\+" if char == " " else ""
+        parts.append(f"(?:{encoded}|{re.escape(char)}{plus})")
+    return "".join(parts)
+
+
+def url_prefix_at(data: bytes, start: int, secret: bytes) -> bool:
+    """Whether data[start:] is an unfinished URL-encoded form of `secret` (for holding it back)."""
+    j, k = 0, start
+    while k < len(data):
+        if j == len(secret):
+            return False
+        if data[k] == 0x25:  # '%'
+            digits = data[k + 1:k + 3]
+            if not all(d in b"0123456789abcdefABCDEF" for d in digits):
+                if secret[j] != 0x25:
+                    return False
+                k, j = k + 1, j + 1
+                continue
+            if len(digits) < 2:
+                return True
+            if int(digits, 16) == secret[j]:
+                k, j = k + 3, j + 1
+                continue
+            if secret[j] != 0x25:
+                return False
+            k, j = k + 1, j + 1
+        elif data[k] == secret[j]:
+            k, j = k + 1, j + 1
+        else:
+            return False
+    return j < len(secret)
 
 
 def redact_text(text: str, secrets) -> str:
     """Replace every form of every secret, longest first (a secret may contain another)."""
     for form in sorted({f for s in secrets for f in forms(s)}, key=len, reverse=True):
         text = text.replace(form, MASK)
+    for pattern in filter(None, (url_pattern(s) for s in set(secrets))):
+        text = re.sub(pattern, MASK, text)
     return text
 
 
@@ -53,6 +115,7 @@ class RedactingWriter(io.RawIOBase):
             patterns.add(form.encode("utf-8"))
             patterns.add(form.encode(encoding, "backslashreplace"))
         self._patterns = sorted(patterns, key=len, reverse=True)
+        self._url = [(re.compile(p.encode("utf-8")), s.encode("utf-8")) for s in set(secrets) if (p := url_pattern(s))]
         self._mask = MASK.encode("ascii")
         self._pending = b""
 
@@ -69,12 +132,19 @@ class RedactingWriter(io.RawIOBase):
                     keep = max(keep, len(data) - i)
                     break
                 i = data.find(pattern[:1], i + 1)
+        for _, secret in self._url:
+            for i in range(max(0, len(data) - 3 * len(secret)), len(data) - keep):
+                if data[i] in (secret[0], 0x25) and url_prefix_at(data, i, secret):
+                    keep = len(data) - i
+                    break
         return keep
 
     def _emit(self, final: bool) -> None:
         data = self._pending
         for pattern in self._patterns:
             data = data.replace(pattern, self._mask)
+        for pattern, _ in self._url:
+            data = pattern.sub(self._mask, data)
         keep = 0 if final else self._held_back(data)
         out, self._pending = (data[:-keep], data[-keep:]) if keep else (data, b"")
         if out:
@@ -142,6 +212,27 @@ def mask_flag_values(text: str, flags) -> str:
     return re.sub(rf"((?:{names})(?![\w-])(?:=|\s+))({value})", hide, text)
 
 
+# scheme://user:password@ or scheme://token@ : the userinfo of any URL, whoever wrote it (HF_ENDPOINT,
+# a proxy, --url). Linear: the userinfo run stops at the first '/', '@' or space.
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{0,30}://)[^/@\s]{1,2048}@")
+
+
+def mask_url_credentials(text: str) -> str:
+    return _USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
+
+
+def url_secrets(url: str) -> set[str]:
+    """The password (or the token given as a user name) in a URL, as written and percent-decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return set()
+    found = {parts.password, parts.username if parts.password is None else None}
+    return {form for value in found if value for form in (value, unquote(value)) if len(form) >= 4}
+
+
 def mask(text: str, secrets=(), flags=()) -> str:
-    """The rule, whole: known secrets in any form, then any secret flag's value."""
-    return mask_flag_values(redact_text(text, secrets), flags)
+    """The rule, whole: known secrets in any form, then any secret flag's value, then any URL's credentials."""
+    return mask_url_credentials(mask_flag_values(redact_text(text, secrets), flags))

@@ -20,6 +20,8 @@ from typing import Any, Mapping, Sequence
 # Run by path in the serving interpreter, never imported here: it is guest code (standard library only).
 SOURCE = Path(__file__).resolve().parents[1] / "guest" / "model_probe.py"
 DEFAULT_TIMEOUT_S = 180.0
+PROBE_DROPS = ("SGLANG_API_KEY", "SGLANG_API_KEY_FILE", "SGLANG_EXTRA_ARGS", "SGLANG_ARGS_FILE", "HF_TOKEN",
+               "HUGGING_FACE_HUB_TOKEN")
 
 
 def _last_line(text: str) -> str:
@@ -30,7 +32,8 @@ def _last_line(text: str) -> str:
 def run(python: str, env: Mapping[str, str], directory: Path, *, timeout: float = DEFAULT_TIMEOUT_S,
         texts: Sequence[str] = (), chats: Sequence[Any] = ()) -> dict[str, Any]:
     """model_probe.read(directory) as the serving interpreter computes it."""
-    child_env = dict(env)
+    # The probe may run the model's own code (trust_remote_code): it reads offline and gets no secret.
+    child_env = {k: v for k, v in env.items() if k not in PROBE_DROPS}
     child_env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
     options = json.dumps({"texts": list(texts), "chats": list(chats)})
     # -c, not the file's path: a script's own directory would lead sys.path and shadow modules (ours are named

@@ -19,6 +19,11 @@ ENTRY = ("-m", "sglang.launch_server")
 SECRET_FLAGS = frozenset(s.flags[i][1] for s in TABLE if s.secret for i in range(len(s.flags)))
 MASK = "***"
 BOM = "\ufeff"
+# Options that read more options from elsewhere, out of the judge's sight: refused, with how to pass the
+# same. sglang/srt/server_args.py (0.5.9 to 0.5.23): `--config FILE.yaml` turns every YAML key into a
+# flag (ConfigArgumentMerger), so `tp-size: 4` or `api-key: K` there would pass unjudged and unredacted.
+INDIRECT = {"config": "no --config: SGLang would read every key of that YAML file as a flag, unjudged (managed "
+                      "flags, keys it would log in clear); put the same flags in SGLANG_ARGS_FILE or SGLANG_EXTRA_ARGS"}
 
 
 def secret_flags(version: Version) -> frozenset[str]:
@@ -260,6 +265,8 @@ class _Extra:
             if action.dest == "help":
                 raise self.refuse(i, "launch arguments (--help makes SGLang print its help and exit instead of "
                                      "serving; `sglang-runtime flags` lists the flags)")
+            if action.dest in INDIRECT:
+                raise self.refuse(i, INDIRECT[action.dest])
             if action.dest in managed_dests:
                 env, option = managed_dests[action.dest]
                 raise self.refuse(i, f"no flag a setting controls (SGLang {version} reads it as {option}): set {env} instead")

@@ -6,6 +6,7 @@ found here, in milliseconds, before SGLang spends minutes loading weights.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, Callable, Mapping
 from . import argv as argv_mod
 from ..guest import bootstrap
 from ..util import envfile, files, shellwords
-from . import flagdata, nodes, tp
+from . import early, flagdata, nodes, tp
 from ..host import preflight, versions
 from ..config import kinds, settings
 from ..util.errors import ConfigError, PreflightError
@@ -34,6 +35,9 @@ UNSET = ("SGLANG_PORT",)
 # Started as a script by the serving interpreter: keys travel in its environment, not on a command line.
 BOOTSTRAP = Path(bootstrap.__file__).resolve()
 KEY_MIN, KEY_MAX = 8, 4096
+HANDOVER_MAX = 60 * 1024  # below a pipe's 64 KiB buffer: written in full before the exec, read after it
+# Settings that may hold a secret (even one too short to find by value): already in the argv, never in the server's environment.
+SECRET_SOURCES = ("SGLANG_API_KEY", "SGLANG_EXTRA_ARGS")
 
 
 @dataclass(frozen=True)
@@ -62,17 +66,28 @@ class Plan:
         """The secret flags this launch hands over in the environment (names only)."""
         return sorted({flag for flag, _ in self.split()[1]})
 
-    def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in base.items() if k not in self.unset and k not in (bootstrap.SECRET_ARGV, bootstrap.SECRET_FLAGS)}
+    def child_env(self, base: Mapping[str, str], secret_fd: int | None = None) -> dict[str, str]:
+        """The server's environment: no secret in it, in any form. The secret arguments travel in the
+        pipe `secret_fd` (see handover()); only their flags' names are in the environment."""
+        internal = (bootstrap.SECRET_ARGV, bootstrap.SECRET_FLAGS, bootstrap.SECRET_FD)
+        env = {k: v for k, v in base.items() if k not in self.unset and k not in internal}
         env.update(self.env_changes)
         _, pairs = self.split()
+        # No variable that holds a secret (SGLANG_API_KEY, SGLANG_EXTRA_ARGS with --admin-api-key,
+        # a copy under another name) reaches the server: it and all its children would inherit it.
+        for name in {*bootstrap.holding_secrets(env, [value for _, value in pairs]), *SECRET_SOURCES} & env.keys():
+            del env[name]
         if pairs:
-            import json
-
-            # `--flag=value`: a value that starts with '-' is never taken for a flag.
-            env[bootstrap.SECRET_ARGV] = json.dumps([f"{flag}={value}" for flag, value in pairs])
             env[bootstrap.SECRET_FLAGS] = json.dumps(sorted(self.secret_flags))
+            if secret_fd is not None:
+                env[bootstrap.SECRET_FD] = str(secret_fd)
         return env
+
+    def handover(self) -> bytes | None:
+        """What the bootstrap reads from its pipe: `--flag=value` for each secret (a value that
+        starts with '-' is never taken for a flag), as a JSON list; None when there is none."""
+        _, pairs = self.split()
+        return json.dumps([f"{flag}={value}" for flag, value in pairs]).encode("utf-8") if pairs else None
 
 
 def _check_key(setting: str, shown: str, key: str) -> str:
@@ -133,6 +148,11 @@ def model_from_envfile(requested: str, path: Path, values: Mapping[str, str] | N
     # A cleared cache or a removed bundle: say so now, not after SGLang starts.
     if not os.path.isdir(model) and (os.path.isabs(model) or not kinds.valid_repo_id(model)):
         raise ConfigError("SGLANG_MODEL", requested, f"the directory {path} points to ({model}), which is gone; run sglang-resolve-model again")
+    broken = files.dangling(model) if os.path.isdir(model) else None
+    if broken is not None:
+        # A compat shadow whose source moved or was deleted: never serve a link to nothing (or to what replaced it).
+        raise ConfigError("SGLANG_MODEL", requested, f"the directory {path} points to ({model}) to link only to files that exist "
+                                                     f"({broken} points to a moved or deleted file); run sglang-resolve-model again")
     return model, values.get(envfile.BUNDLED_FROM) or None
 
 
@@ -183,6 +203,9 @@ def plan(
 
     extra = list(values.get("SGLANG_EXTRA_ARGS", ()))
     from_file = read_args_file(values.get("SGLANG_ARGS_FILE")) if values.get("SGLANG_ARGS_FILE") else []
+    early.check_arguments("SGLANG_EXTRA_ARGS", argv_mod.MASK, extra)
+    early.check_arguments("SGLANG_ARGS_FILE", values.get("SGLANG_ARGS_FILE") or "", from_file)
+    early.check_bind_host("SGLANG_HOST", values.get("SGLANG_HOST"))
 
     requested_python = values.get("SGLANG_PYTHON")
     python, notice = versions.serving_python(requested_python, which)
@@ -245,3 +268,19 @@ def make_cache_dirs(plan_: Plan) -> None:
                 os.makedirs(directory, exist_ok=True)
             except OSError as exc:
                 raise PreflightError(f"SGLANG_RUNTIME_CACHE: cannot create {directory} ({exc.strerror})") from None
+
+
+def open_handover(payload: bytes | None) -> int | None:
+    """A pipe holding `payload`, its read end left open across the exec (the bootstrap reads and
+    closes it): the secrets reach the server in no environment and on no command line."""
+    if payload is None:
+        return None
+    if len(payload) > HANDOVER_MAX:
+        raise ConfigError("SGLANG_EXTRA_ARGS", argv_mod.MASK, f"secret arguments of at most {HANDOVER_MAX} bytes in all (they have {len(payload)})")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, payload)
+    finally:
+        os.close(write_end)
+    os.set_inheritable(read_end, True)
+    return read_end

@@ -73,7 +73,7 @@ def model_config(model_dir: Path | None) -> Mapping[str, Any] | None:
         return None
     try:
         return json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

@@ -35,7 +35,22 @@ def locate(model: str, values: settings.Settings, env: Mapping[str, str], hf_cac
     flox_env = env.get("FLOX_ENV")
     roots = hub.search_roots(flox_env, values.get("SGLANG_MODEL_PATH", ()), hf_cache)
     flat = Path(flox_env) / "share" / "models" if flox_env else None
-    return hub.find(model, values.get("SGLANG_MODEL_REVISION"), roots, flat)
+    try:
+        return hub.find(model, values.get("SGLANG_MODEL_REVISION"), roots, flat)
+    except OSError as exc:
+        # A shared cache this user may not read (EACCES), a name too long for the filesystem, ...:
+        # the setting that named that directory, not "a bug".
+        raise ConfigError(_root_setting(exc.filename, values, flox_env), str(exc.filename or "?"),
+                          f"a directory this user can read ({exc.strerror})") from None
+
+
+def _root_setting(path: object, values: settings.Settings, flox_env: str | None) -> str:
+    text = str(path or "")
+    if flox_env and text.startswith(str(Path(flox_env))):
+        return "FLOX_ENV"
+    if any(text.startswith(str(Path(root).expanduser())) for root in values.get("SGLANG_MODEL_PATH", ()) or ()):
+        return "SGLANG_MODEL_PATH"
+    return "HF_HUB_CACHE"
 
 
 def resolve(env: Mapping[str, str], values: settings.Settings, hf_cache: Path) -> Resolution:

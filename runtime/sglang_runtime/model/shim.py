@@ -4,9 +4,11 @@ The snapshot is read-only (HF cache blobs, Nix store), so the shadow is a
 directory beside it: a symlink to every entry of the snapshot, except the
 files compat.translate() rewrites (config.json, tokenizer_config.json), which
 are regular files. It is built in a temp directory and renamed into place;
-its name carries a digest of the snapshot's listing and of the translated
-files, so an unchanged model reuses its shadow and a changed model or a
-changed translation gets a new one. This module is the edge: it reads (via
+its name carries a digest of what it is made of (the snapshot's resolved
+location, each entry's resolved target and file identity, the translated
+sources and their translation), so an unchanged model reuses its shadow and
+another or a changed model gets a new one; a shadow is reused only after
+checking every link still points where it should, else rebuilt. This module is the edge: it reads (via
 files.py) and writes; compat.py decides.
 """
 
@@ -63,41 +65,103 @@ def refusal_error(model: str, snapshot: Path, transformers_text: str, refusal: c
     return ConfigError(SETTING, model, f"a checkpoint {transformers_text} can serve exactly, but {snapshot}/{refusal.line()}")
 
 
+def _identity(path: str) -> bytes:
+    """Which file an entry really is: its target's device, inode, size and mtime (stat follows the links,
+    so two entries are the same only if they resolve to the same file, unchanged). A dangling entry is
+    named as such (its shadow can never be reused)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return b"missing"
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()
+
+
 def shadow_name(model_key: str, snapshot: Path, translated: Mapping[str, Mapping[str, Any]]) -> str:
+    """A name that changes with what the shadow is made of: the snapshot's resolved location, the file
+    each entry resolves to (its identity), the translated sources' bytes and the translation.
+    Two checkpoints (same config, same folder name, different places) never share one."""
     digest = hashlib.sha256()
+    digest.update(b"snapshot\0" + os.path.realpath(snapshot).encode("utf-8", "surrogateescape") + b"\0")
     for name in sorted(os.listdir(snapshot)):
-        digest.update(b"entry\0" + name.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(b"entry\0" + name.encode("utf-8", "surrogateescape") + b"\0" + _identity(os.path.join(snapshot, name)))
     for name in sorted(translated):
-        digest.update(b"file\0" + name.encode() + b"\0" + compat.render(translated[name]).encode("utf-8"))
+        path = snapshot / name
+        raw = files.read_bytes(path, SETTING, f"{name} of the model", files.JSON_LIMIT) if os.path.lexists(path) else b""
+        source = hashlib.sha256(raw).hexdigest()
+        digest.update(b"file\0" + name.encode() + b"\0" + source.encode() + b"\0" + compat.render(translated[name]).encode("utf-8"))
     safe = model_key.replace("/", "--")
     return f"{safe}--{snapshot.name[:16]}--{digest.hexdigest()[:16]}"
 
 
+def _link_target(real_snapshot: str, name: str) -> str:
+    # Through the snapshot's resolved path: a shadow never depends on a symlink to the snapshot folder.
+    return os.path.join(real_snapshot, name)
+
+
+def intact(shadow: Path, snapshot: Path, translated: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether `shadow` is exactly what build_shadow would make now: the same entries, each link
+    pointing at its entry of `snapshot` (which still exists), each translated file as rendered."""
+    real = os.path.realpath(snapshot)
+    try:
+        wanted = set(os.listdir(snapshot)) | set(translated)
+        if not shadow.is_dir() or shadow.is_symlink() or set(os.listdir(shadow)) != wanted:
+            return False
+        for name in wanted:
+            entry = shadow / name
+            if name in translated:
+                if entry.is_symlink() or entry.read_text(encoding="utf-8") != compat.render(translated[name]):
+                    return False
+            elif not entry.is_symlink() or os.readlink(entry) != _link_target(real, name) or not os.path.exists(entry):
+                return False
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def build_shadow(snapshot: Path, parent: Path, name: str, translated: Mapping[str, Mapping[str, Any]]) -> Path:
-    """Create parent/name (or reuse it): build in a temp dir, then rename into place."""
+    """Create parent/name, or reuse it only when it is intact (see intact()); a damaged one is rebuilt.
+    Built in a temp dir and renamed into place, so no reader ever sees half a shadow."""
     target = parent / name
-    if target.is_dir():
+    if intact(target, snapshot, translated):
         return target
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
     try:
+        real = os.path.realpath(snapshot)
         for entry in os.scandir(snapshot):
             if entry.name not in translated:
-                os.symlink(os.path.join(snapshot, entry.name), tmp / entry.name)
+                os.symlink(_link_target(real, entry.name), tmp / entry.name)
         for file_name, content in translated.items():
             (tmp / file_name).write_text(compat.render(content), encoding="utf-8")
         os.chmod(tmp, 0o755)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            # Another resolver finished first; its shadow is complete, use it.
-            if not target.is_dir():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
+        _install(tmp, target, snapshot, translated)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _install(tmp: Path, target: Path, snapshot: Path, translated: Mapping[str, Mapping[str, Any]]) -> None:
+    try:
+        os.rename(tmp, target)
+        return
+    except OSError:
+        if intact(target, snapshot, translated):
+            # Another resolver finished first; its shadow is complete, use it.
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        if not os.path.lexists(target):
+            raise
+    # A damaged shadow (a link to a moved source, a foreign file): move it aside, put ours in its place.
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    os.rename(target, trash / "shadow")
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        if not intact(target, snapshot, translated):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def translate_snapshot(snapshot: Path, parent: Path, model_key: str | None = None) -> tuple[Path, compat.Translation]:

@@ -92,7 +92,13 @@ def _one_traceback(lines: Sequence[str], start: int) -> tuple[Raised | None, int
 
 def chains(lines: Sequence[str]) -> list[Chain]:
     """Every traceback chain in the log, in order: its first and last exception."""
+    return _read_tracebacks(lines)[0]
+
+
+def _read_tracebacks(lines: Sequence[str]) -> tuple[list[Chain], list[str]]:
+    """(every traceback chain, the lines outside any traceback)."""
     found: list[Chain] = []
+    outside: list[str] = []
     current: list[Raised] = []
     linked = False  # a "During handling ..." line since the last traceback
     i = 0
@@ -108,10 +114,12 @@ def chains(lines: Sequence[str]) -> list[Chain]:
             continue
         if lines[i].strip() in _CHAINED:
             linked = True
+        else:
+            outside.append(lines[i])
         i += 1
     if current:
         found.append(Chain(current[0], current[-1]))
-    return found
+    return found, outside
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,7 @@ def _k(pattern: str, cause: str, fix: str) -> Known:
 
 # Each row was seen in a real log here, unless it says otherwise (GPU-only causes: from SGLang's sources).
 KNOWN: tuple[Known, ...] = (
-    _k(r"'list' object has no attribute 'keys'.*|Tokenizer class TokenizersBackend does not exist",
+    _k(r"'list' object has no attribute 'keys'|Tokenizer class TokenizersBackend does not exist",
        "transformers 4 cannot read a tokenizer saved by transformers 5 (class TokenizersBackend or "
        "extra_special_tokens as a list)",
        "SGLANG_TOKENIZER_SHIM=auto (the default) translates it; or serve with SGLang >= 0.5.10 (transformers 5)"),
@@ -147,7 +155,7 @@ KNOWN: tuple[Known, ...] = (
     _k(r"Not enough memory\. Please try to increase --mem-fraction-static",
        "the static memory fraction leaves no room for the KV cache",
        "raise SGLANG_MEM_FRACTION_STATIC (and PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)"),
-    _k(r"GatedRepoError|Access to model .* is restricted|gated repo",
+    _k(r"GatedRepoError|Access to model .{0,300}? is restricted|gated repo",
        "the model is gated on the Hugging Face Hub",
        "request access on its Hub page, then set HF_TOKEN"),
     _k(r"RepositoryNotFoundError|Repository Not Found",
@@ -159,7 +167,7 @@ KNOWN: tuple[Known, ...] = (
     _k(r"No accelerator|No CUDA GPUs are available|Found no NVIDIA driver",
        "no GPU is visible to SGLang",
        "run `sglang-runtime doctor`; check CUDA_VISIBLE_DEVICES (Kubernetes: flox.dev/activate-mode: dev)"),
-    _k(r"context_length.* is (?:greater|longer) than",
+    _k(r"context_length.{0,300}? is (?:greater|longer) than",
        "the context length asked for exceeds the model's",
        "lower SGLANG_CONTEXT_LENGTH"),
 )
@@ -170,7 +178,9 @@ FATAL: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"(?:Scheduler|TokenizerManager|DetokenizerManager|DataParallelController) hit an exception"),
      "a server subprocess crashed"),
 )
-_PORT = re.compile(r"\('[^']*', (\d+)\)|\bport (\d+)|address \S*:(\d+)")
+# Every pattern here is linear in the line: a repeat is bounded (.{0,300}?, [^']{0,300}), so a
+# megabyte line of "('('('..." cannot make one search cost the square of the line.
+_PORT = re.compile(r"\('[^']{0,300}', (\d+)\)|\bport (\d+)|address \S{0,300}?:(\d+)")
 
 
 def fatal(line: str) -> str | None:
@@ -193,12 +203,15 @@ def known(lines: Iterable[str]) -> list[Known]:
 def diagnose(lines: Sequence[str], limit: int = 3) -> list[str]:
     """One or two lines per traceback chain (the last `limit` chains), then the known causes with their fix."""
     out: list[str] = []
-    for chain in chains(lines)[-limit:]:
+    found, outside = _read_tracebacks(lines)
+    for chain in found[-limit:]:
         if chain.first == chain.last:
             out.append(f"root cause: {chain.first}")
         else:
             out.append(f"root cause: {chain.first}")
             out.append(f"  surfaced as: {chain.last}")
-    for cause in known(lines):
+    # A known cause only from a ROOT cause (a chain's first exception) or a line outside any traceback:
+    # 0.5.9 wraps a tokenizer crash in "... consider setting trust_remote_code", which is not the cause.
+    for cause in known([*(chain.first.exception for chain in found), *outside]):
         out.append(f"known cause: {cause.cause}; fix: {cause.fix}")
     return out

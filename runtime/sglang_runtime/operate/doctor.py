@@ -131,7 +131,7 @@ def weight_bytes(snapshot: Path) -> tuple[int, str] | None:
     for index in sorted(snapshot.glob("*.index.json")):
         try:
             size = json.loads(index.read_text(encoding="utf-8"))["metadata"]["total_size"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue
         if isinstance(size, int) and size > 0:
             total += size
@@ -222,8 +222,8 @@ def key_check(values: settings.Settings) -> Check:
                      f"no API key: anyone who reaches {host}:{values.get('SGLANG_PORT')} may use the API",
                      "set SGLANG_API_KEY_FILE (Kubernetes: the api-key component)" if exposed else "")
     source = "SGLANG_API_KEY" if values.get("SGLANG_API_KEY") else "SGLANG_API_KEY_FILE"
-    return Check("api-key", OK, f"{source}: handed to SGLang in the environment of the bootstrap, never on a command "
-                 "line; every line the server writes is redacted")
+    return Check("api-key", OK, f"{source}: handed to SGLang through a pipe to the bootstrap, never on a command "
+                 "line nor in an environment; every line the server writes is redacted")
 
 
 def _host_checks(values: settings.Settings, env: Mapping[str, str]) -> tuple[list[Check], Any]:

@@ -82,18 +82,26 @@ class LogWatch:
         if fd is None:
             return []
         try:
-            if os.fstat(fd).st_size < self._offset:  # truncated or replaced: start over
+            size = os.fstat(fd).st_size
+            if size < self._offset:  # truncated or replaced: start over
                 self._offset, self._partial = 0, b""
+            skipped = size - self._offset > self.TAIL
+            if skipped:
+                # Far behind (a big log when the wait starts): read from the end, so a fatal line
+                # there is seen within a tick, not after the whole log has been read piece by piece.
+                self._offset, self._partial = size - self.TAIL, b""
             os.lseek(fd, self._offset, os.SEEK_SET)
-            data = os.read(fd, self.CHUNK)
+            data = os.read(fd, max(self.CHUNK, min(size - self._offset, self.TAIL)))
         finally:
             os.close(fd)
         self._offset += len(data)
+        if skipped:
+            data = data.partition(b"\n")[2]  # the cut line's head is gone: drop its tail too
         data = self._partial + data
         complete, _, self._partial = data.rpartition(b"\n")
         if len(self._partial) > self.CHUNK:  # a line without end: look at it anyway
             complete, self._partial = data, b""
-        return complete.decode("utf-8", "replace").splitlines() if complete else []
+        return _lines(complete)
 
     def fatal(self) -> str | None:
         from . import causes
@@ -115,7 +123,19 @@ class LogWatch:
             data = os.read(fd, self.TAIL)
         finally:
             os.close(fd)
-        return data.decode("utf-8", "replace").splitlines()
+        return _lines(data)
+
+
+def _lines(data: bytes) -> list[str]:
+    """A log's lines end at "\n" only (and a CRLF's "\r"): a "\r", "\x85" or U+2028 inside a line is
+    the line's own text (shown escaped), never the start of a line that looks like the server's."""
+    if not data:
+        return []
+    text = data.decode("utf-8", "replace")
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def classify_status(status: int) -> Observation:
@@ -221,7 +241,7 @@ class StreamWatch(LogWatch):
         complete, _, self._partial = data.rpartition(b"\n")
         if self._ended and self._partial:
             complete, self._partial = data, b""
-        lines = complete.decode("utf-8", "replace").splitlines() if complete else []
+        lines = _lines(complete)
         self._seen.extend(lines)
         return lines
 

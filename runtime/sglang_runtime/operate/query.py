@@ -39,14 +39,15 @@ def _check(response, what: str) -> None:
     if response.status_code == 200:
         return
     body = response.text.strip().replace("\n", " ")[:300]
-    hint = " (the server wants an API key: set SGLANG_API_KEY or pass --api-key)" if response.status_code == 401 else ""
+    # `query` reads the key only from the settings (it has no key option: a key never goes on a command line).
+    hint = " (the server wants an API key: set SGLANG_API_KEY or SGLANG_API_KEY_FILE)" if response.status_code == 401 else ""
     raise QueryError(f"{what}: HTTP {response.status_code}{hint}: {body}")
 
 
 def _json(response, what: str) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise QueryError(f"{what}: response is not JSON: {response.text[:200]!r}") from None
 
 
@@ -91,7 +92,7 @@ def sse_events(lines) -> Any:
             return
         try:
             yield json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise QueryError(f"stream: chunk is not JSON: {data[:200]!r}") from None
 
 

@@ -123,3 +123,14 @@ def read_json_if_present(path: Path, setting: str, what: str, limit: int = JSON_
     if not os.path.lexists(path):
         return None
     return read_json(path, setting, what, limit, expect)
+
+
+def dangling(directory: str | os.PathLike) -> str | None:
+    """The first entry of a served directory that is a link to nothing (a moved or deleted source), else None."""
+    try:
+        for entry in os.scandir(directory):
+            if entry.is_symlink() and not os.path.exists(entry.path):
+                return entry.name
+    except OSError:
+        return None
+    return None
