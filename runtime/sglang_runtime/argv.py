@@ -139,7 +139,9 @@ def _tokens(setting: Setting, value: Any, release: flagdata.Release) -> list[str
         return []
     flag = spelling(setting, release)
     if flag is None:
-        raise ConfigError(setting.env, str(value), f"unset: SGLang {release.version} has no flag for it")
+        since = setting.flags[0][0] if setting.flags else "0"
+        needs = f" ({setting.flags[0][1].split()[0]} needs SGLang >= {since})" if since != "0" else ""
+        raise ConfigError(setting.env, "1" if value is True else str(value), f"unset: SGLang {release.version} has no flag for it{needs}")
     tokens = flag.split()
     if setting.kind != "bool":
         text = str(value)

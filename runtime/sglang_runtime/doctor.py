@@ -368,4 +368,18 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
                                  kv_dtype_bytes(values.get("SGLANG_EXTRA_ARGS", ()), values.get("SGLANG_DTYPE")),
                                  values.get("SGLANG_CHUNKED_PREFILL_SIZE"), values.get("SGLANG_CUDA_GRAPH_MAX_BS"))
             checks.append(check)
+    if model:
+        checks.append(prefetch_check(values, snapshot, serving[1], env))
     return checks
+
+
+def prefetch_check(values: settings.Settings, snapshot: Path | None, installed: str | None, env: Mapping[str, str]) -> Check:
+    """What serve's weight prefetch will do for this model and release, and SGLang's own options."""
+    from . import flagdata, prefetch_plan
+
+    version = values.get("SGLANG_VERSION") or installed or "0.5.9"
+    plan = prefetch_plan.gather(values.get(prefetch_plan.SETTING), snapshot, version, list(values.get("SGLANG_EXTRA_ARGS", ())), env)
+    message = f"{(plan.line() or f'{prefetch_plan.SETTING}=off').removeprefix('prefetch: ')}; {prefetch_plan.sglang_own(flagdata.for_version(version)[0])}"
+    if plan.skip is not None and plan.files and plan.mode == "auto":
+        return Check("prefetch", WARN, message, "free host memory, or SGLANG_PREFETCH_WEIGHTS=on to read them anyway")
+    return Check("prefetch", OK, message)

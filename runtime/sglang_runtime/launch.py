@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import argv as argv_mod
-from . import bootstrap, envfile, files, flagdata, nodes, preflight, settings, shellwords, tp, versions
+from . import bootstrap, envfile, files, flagdata, nodes, prefetch, prefetch_plan, preflight, settings, shellwords, tp, versions
 from .errors import ConfigError, PreflightError
 
 # What the Flox manifest pins; used for dry runs on hosts without SGLang.
@@ -41,6 +41,7 @@ class Plan:
     version: str
     notices: list[str] = field(default_factory=list)
     secret_flags: frozenset[str] = frozenset()
+    prefetch: prefetch_plan.Prefetch | None = None
 
     def split(self) -> tuple[list[str], list[tuple[str, str]]]:
         """(launch_server arguments without secrets, [(secret flag, value), ...])."""
@@ -59,8 +60,11 @@ class Plan:
         return sorted({flag for flag, _ in self.split()[1]})
 
     def child_env(self, base: Mapping[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in base.items() if k not in self.unset and k not in (bootstrap.SECRET_ARGV, bootstrap.SECRET_FLAGS)}
+        env = {k: v for k, v in base.items()
+               if k not in self.unset and k not in (bootstrap.SECRET_ARGV, bootstrap.SECRET_FLAGS, prefetch.ENV)}
         env.update(self.env_changes)
+        if self.prefetch is not None:
+            env.update(self.prefetch.handover())
         _, pairs = self.split()
         if pairs:
             import json
@@ -214,7 +218,11 @@ def plan(
 
             hubcheck.check(model, values.get("SGLANG_MODEL_REVISION"), env)
     unset = tuple(name for name in UNSET if name in env)
-    return Plan(argv, changes, unset, model_dir, version_text, notices, argv_mod.secret_flags(parsed_version))
+    # What SGLang will read, read ahead from the hand-over (prefetch_plan.py decides, prefetch.py reads).
+    ahead = prefetch_plan.gather(values.get(prefetch_plan.SETTING), model_dir, version_text, argv[len(argv_mod.ENTRY) + 1:], env)
+    if ahead.line():
+        notices.append(ahead.line())
+    return Plan(argv, changes, unset, model_dir, version_text, notices, argv_mod.secret_flags(parsed_version), ahead)
 
 
 def _offline(env: Mapping[str, str], file_values: Mapping[str, str] | None) -> bool:
