@@ -216,29 +216,36 @@ def test_read_file_opens_read_only_reads_everything_and_skips_what_is_cached(tmp
 
 
 FAKE_LAUNCH_SERVER = textwrap.dedent('''
-    """Stand-in for sglang.launch_server: reports what the prefetch left in this process, spawns a child like SGLang."""
-    import multiprocessing as mp, os, sys, threading, time
+    """Stand-in for sglang.launch_server: reports the reader beside it, spawns a child as SGLang does."""
+    import multiprocessing as mp, os, sys, time
     from sglang.worker import child
 
+    def readers():
+        found = []
+        for kid in open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split():
+            try:
+                if open(f"/proc/{kid}/comm").read().strip() == "sglang-prefetch":
+                    found.append(int(kid))
+            except OSError:
+                pass
+        return found
+
     if __name__ == "__main__":
-        threads = [t.name for t in threading.enumerate()]
-        print("threads", threads, "handover in environment:", any(k.endswith("PREFETCH") for k in os.environ), flush=True)
+        print("readers", readers(), "handover in environment:", any(k.endswith("PREFETCH") for k in os.environ), flush=True)
         mp.set_start_method("spawn", force=True)
         p = mp.Process(target=child)
         p.start(); p.join()
         if sys.argv[-1] == "wait":
-            for t in threading.enumerate():
-                if t.name == "sglang-runtime-prefetch":
-                    t.join(60)
-        kids = open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split()
-        print("children", [open(f"/proc/{k}/cmdline").read().replace(chr(0), " ") for k in kids], flush=True)
+            deadline = time.monotonic() + 60
+            while readers() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            print("readers after", readers(), flush=True)
 ''')
 FAKE_WORKER = textwrap.dedent('''
-    import os, threading
+    import os
 
     def child():
-        print("child threads", [t.name for t in threading.enumerate()],
-              "handover in environment:", any(k.endswith("PREFETCH") for k in os.environ), flush=True)
+        print("child: handover in environment:", any(k.endswith("PREFETCH") for k in os.environ), flush=True)
 ''')
 
 
@@ -257,7 +264,7 @@ def _run_bootstrap(tmp_path: Path, handover: str, *args: str, timeout: float = 6
     return proc, time.monotonic() - began
 
 
-def test_bootstrap_reads_the_files_in_a_thread_of_its_own_and_changes_nothing(tmp_path):
+def test_bootstrap_reads_the_files_in_a_process_of_its_own_and_changes_nothing(tmp_path):
     directory = _model(tmp_path, sizes=(5 << 20, 3 << 20, 1 << 20))
     before = {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in directory.iterdir()}
     for p in directory.iterdir():
@@ -265,11 +272,11 @@ def test_bootstrap_reads_the_files_in_a_thread_of_its_own_and_changes_nothing(tm
     plan = prefetch_plan.gather("on", directory, "0.5.23", [], {})
     proc, _ = _run_bootstrap(tmp_path, plan.handover()[prefetch.ENV], "wait")
     assert proc.returncode == 0, proc.stderr
-    # Never in a spawned child, no helper process (the FIFO test below shows the thread in the main process).
-    assert "handover in environment: False" in proc.stdout.splitlines()[0]
-    assert "child threads ['MainThread'] handover in environment: False" in proc.stdout
-    kids = eval(proc.stdout.split("children ", 1)[1])
-    assert all("multiprocessing" in k for k in kids), kids  # only multiprocessing's resource tracker
+    # A reader process beside the server from the start; the hand-over never reaches SGLang's children.
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("readers [") and first != "readers [] handover in environment: False"
+    assert first.endswith("handover in environment: False") and "child: handover in environment: False" in proc.stdout
+    assert "readers after []" in proc.stdout  # ended and reaped: no zombie beside the server
     done = [line for line in proc.stderr.splitlines() if line.startswith("sglang-runtime prefetch:")]
     assert len(done) == 1 and done[0].startswith("sglang-runtime prefetch: 3 weight file(s): ")
     read, cached = (float(done[0].split(": ", 2)[2].split(" GB")[0]), float(done[0].split(", ")[1].split(" GB")[0]))
@@ -278,20 +285,34 @@ def test_bootstrap_reads_the_files_in_a_thread_of_its_own_and_changes_nothing(tm
     assert after == before
 
 
-def test_a_blocked_reader_does_not_keep_the_server_alive(tmp_path):
-    """A weight 'file' that never delivers (a FIFO nobody writes): the server exits at once all the same."""
+def test_a_blocked_reader_does_not_keep_the_server_alive_nor_outlive_it(tmp_path):
+    """A weight 'file' that never delivers (a FIFO nobody writes): the server exits at once all the same,
+    and the kernel ends its reader with it."""
     directory = tmp_path / "model"
     directory.mkdir()
     os.mkfifo(directory / "model.safetensors")
     proc, seconds = _run_bootstrap(tmp_path, json.dumps({"dir": str(directory), "files": ["model.safetensors"]}))
     assert proc.returncode == 0, proc.stderr
-    assert "'sglang-runtime-prefetch'" in proc.stdout and seconds < 20
+    pids = json.loads(proc.stdout.splitlines()[0].split("readers ", 1)[1].split(" handover")[0])
+    assert len(pids) == 1 and seconds < 20
     assert "sglang-runtime prefetch:" not in proc.stderr  # it was still blocked when the server ended
+    deadline = time.monotonic() + 10
+    while _running(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pids[0]), "the reader outlived the server"
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"  # a zombie has ended; its new parent reaps it
 
 
 def test_a_bad_hand_over_is_one_line_and_the_server_still_starts(tmp_path):
     proc, _ = _run_bootstrap(tmp_path, json.dumps({"dir": "/", "files": ["../etc/shadow"]}))
-    assert proc.returncode == 0 and "child threads" in proc.stdout
+    assert proc.returncode == 0 and "readers [] " in proc.stdout and "child:" in proc.stdout
     assert proc.stderr.splitlines() == [f"sglang-runtime prefetch: {prefetch.ENV} is not the launcher's hand-over; not prefetching"]
 
 

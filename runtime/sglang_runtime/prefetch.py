@@ -3,20 +3,20 @@
 SGLang opens its first weight file only after its imports and the scheduler's
 spawn (~7 s on our CPU runs, longer with CUDA initialisation). The launcher
 knows the files before that, so the bootstrap starts this reader the moment
-it runs: a daemon thread of the server's main process, so it ends with the
-server whatever way the server ends.
+it runs, before SGLang imports anything: a forked process of its own
+(so it never holds SGLang's GIL), that the kernel kills when the server's
+main process ends (PR_SET_PDEATHSIG), and that the server reaps when it is done.
 
 What it does, and why:
 - reads each file sequentially with large `preadv()`s into one reused
   buffer, opened O_RDONLY: the kernel's readahead hint (WILLNEED) did
   nothing on our filesystem (../shared/notes/page-cache.md), a plain read does;
 - before each block, asks the kernel with RWF_NOWAIT whether the block's
-  last page is already cached; if so it skips the block without waiting:
-  a warm cache costs one 4 KiB probe per block, and when SGLang's loader (or
-  its own prefetch threads) got there first this reader does not read
-  behind it;
-- runs at the lowest CPU priority (nice 19 on its own thread), so SGLang's
-  imports keep the CPU on a small machine;
+  last page is already cached; if so it skips the block without waiting: a warm cache costs one
+  4 KiB probe per block, and where SGLang's loader (or its own prefetch
+  threads) got there first this reader does not read behind it;
+- runs at the lowest CPU priority (nice 19): it needs little CPU, SGLang's
+  imports need all they can get;
 - writes one line when done (files, bytes read, bytes already cached, seconds).
 
 Which files, in which order and whether they fit in memory is decided by the
@@ -36,7 +36,8 @@ import time
 ENV = "_SGLANG_RUNTIME_PREFETCH"
 BLOCK = 32 << 20
 PAGE = 4096
-NAME = "sglang-runtime-prefetch"
+NAME = "sglang-prefetch"  # the reader's process name (15 characters at most)
+PR_SET_PDEATHSIG, PR_SET_NAME = 1, 15
 
 
 def parse(raw: str) -> tuple[list[str], int] | None:
@@ -66,7 +67,7 @@ def cached(fd: int, offset: int, probe: bytearray) -> bool:
         return False
 
 
-def read_file(path: str, buffer: bytearray, stop: threading.Event | None = None) -> tuple[int, int]:
+def read_file(path: str, buffer: bytearray, alive=lambda: True) -> tuple[int, int]:
     """(bytes read, bytes skipped because already cached) for one file, read-only."""
     view, probe = memoryview(buffer), bytearray(PAGE)
     done = skipped = 0
@@ -74,7 +75,7 @@ def read_file(path: str, buffer: bytearray, stop: threading.Event | None = None)
     try:
         size = os.fstat(fd).st_size
         offset = 0
-        while offset < size and not (stop is not None and stop.is_set()):
+        while offset < size and alive():
             n = min(len(buffer), size - offset)
             if cached(fd, max(offset, offset + n - PAGE), probe):
                 skipped += n
@@ -90,28 +91,24 @@ def read_file(path: str, buffer: bytearray, stop: threading.Event | None = None)
     return done, skipped
 
 
-def _lower_priority() -> None:
-    try:
-        # On Linux a thread is a task of its own: this lowers only the reader.
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (OSError, AttributeError):
-        pass
+def _printable(text: str) -> str:
+    # File names come from the model folder: never a terminal escape in the log.
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
-def run(paths: list[str], block: int, log, stop: threading.Event | None = None) -> dict:
-    """Read every file in order; one line to `log` at the end. Never raises for a file it cannot read."""
-    _lower_priority()
+def run(paths: list[str], block: int, log, alive=lambda: True) -> dict:
+    """Read every file in order while alive(); one line to `log` at the end. Never raises for a file it cannot read."""
     began = time.monotonic()
     buffer = bytearray(block)
     read = skipped = 0
     failed: list[str] = []
     for path in paths:
-        if stop is not None and stop.is_set():
+        if not alive():
             break
         try:
-            r, s = read_file(path, buffer, stop)
+            r, s = read_file(path, buffer, alive)
         except OSError as exc:
-            failed.append(f"{os.path.basename(path)} ({exc.strerror or exc})")
+            failed.append(_printable(f"{os.path.basename(path)} ({exc.strerror or exc})"))
             continue
         read, skipped = read + r, skipped + s
     seconds = time.monotonic() - began
@@ -122,8 +119,41 @@ def run(paths: list[str], block: int, log, stop: threading.Event | None = None) 
     return result
 
 
-def start(environ, log) -> threading.Thread | None:
-    """Take the hand-over out of `environ` (spawned children must not see it) and start the reader."""
+def _die_with(parent: int) -> None:
+    """The reader must not outlive the server: the kernel kills it when its parent ends (Linux)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        libc.prctl(PR_SET_NAME, NAME.encode(), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # no prctl: alive() below still stops it at the next block
+    if os.getppid() != parent:  # the parent ended before prctl took effect
+        os._exit(0)
+
+
+def _reader(paths: list[str], block: int, parent: int) -> None:
+    code = 1
+    try:
+        _die_with(parent)
+        try:
+            # The lowest CPU priority: the reader needs little CPU, SGLang's imports need all they can get.
+            # A process of its own, so a niced reader never holds SGLang's GIL.
+            os.setpriority(os.PRIO_PROCESS, 0, 19)
+        except OSError:
+            pass
+        run(paths, block, lambda line: os.write(2, line.encode("utf-8", "backslashreplace")),
+            lambda: os.getppid() == parent)
+        code = 0
+    finally:
+        os._exit(code)  # never the server's atexit handlers, never its buffers
+
+
+def start(environ, log) -> int | None:
+    """Take the hand-over out of `environ` (SGLang's children must not see it) and fork the reader.
+    Called before SGLang's imports, while this process has one thread: fork is safe here."""
     raw = environ.pop(ENV, None)
     if not raw:
         return None
@@ -132,6 +162,21 @@ def start(environ, log) -> threading.Thread | None:
         log(f"sglang-runtime prefetch: {ENV} is not the launcher's hand-over; not prefetching\n")
         return None
     paths, block = parsed
-    thread = threading.Thread(target=run, args=(paths, block, log), name=NAME, daemon=True)
-    thread.start()
-    return thread
+    parent = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        log(f"sglang-runtime prefetch: cannot start the reader ({exc.strerror}); not prefetching\n")
+        return None
+    if pid == 0:
+        _reader(paths, block, parent)
+    # Reap it when it ends, so no zombie stays beside the server (waitpid releases the GIL while it waits).
+    threading.Thread(target=_reap, args=(pid,), name=NAME, daemon=True).start()
+    return pid
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
