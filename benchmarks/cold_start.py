@@ -47,8 +47,8 @@ from serving import bundle, free_port, pythonpath, server_env, service_command  
 
 MODEL_ID = "bench-org/cold-start-llama"
 MODEL_DIR = ROOT / ".cache" / "models" / "cold-start-llama"
-ARMS = ("direct", "direct+flag", "launcher", "both", "oversized", "direct-warm", "launcher-warm",
-        "0.5.9-direct", "0.5.9-launcher")
+ARMS = ("direct", "launcher", "direct+flag", "both", "0.5.9-direct", "0.5.9-launcher", "oversized", "direct-warm",
+        "launcher-warm")
 SHAPE = {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 28, "num_attention_heads": 16, "head_dim": 128,
          "num_key_value_heads": 4}
 MAKE = """
@@ -186,12 +186,34 @@ def summary(values: list[float]) -> str:
     return f"{statistics.median(values):5.1f} s [{min(values):.1f}-{max(values):.1f}]"
 
 
+def report(results: dict[str, list[dict]], size: int) -> None:
+    runs = min(len(rs) for rs in results.values())
+    print(f"cold start, {size / 1e9:.2f} GB random Llama, CPU; median [min-max] of {runs} starts, seconds from process start:")
+    med = {arm: {k: statistics.median(r[k] for r in rs) for k in ("load_end", "ready")} for arm, rs in results.items() if rs}
+    for arm, rs in results.items():
+        if not rs:
+            continue
+        load = [r["load_end"] - r["load_begin"] for r in rs if "load_begin" in r]
+        print(f"  {arm:15s} load end {summary([r['load_end'] for r in rs])}  ready {summary([r['ready'] for r in rs])}"
+              f"  (load begin->end {statistics.median(load):.1f} s)" + ("  skip notice" if rs[0]["skip_notice"] else ""))
+    for a, b in (("launcher", "direct"), ("launcher", "direct+flag"), ("both", "direct+flag"), ("both", "direct"),
+                 ("direct+flag", "direct"), ("oversized", "direct"), ("launcher-warm", "direct-warm"),
+                 ("0.5.9-launcher", "0.5.9-direct")):
+        if a in med and b in med:
+            print(f"  {a} / {b}: load end {med[a]['load_end'] / med[b]['load_end']:.3f}, "
+                  f"ready {med[a]['ready'] / med[b]['ready']:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--json", type=Path, help="Also write every start's numbers here.")
+    parser.add_argument("--report", type=Path, help="Only print the summary of a run saved with --json.")
     args = parser.parse_args()
+    if args.report:
+        report(json.loads(args.report.read_text()), sum(p.stat().st_size for p in weight_files(MODEL_DIR / "flox-env")))
+        return
     arms = [a for a in args.arms.split(",") if a]
     unknown = sorted(set(arms) - set(ARMS))
     if unknown:
@@ -209,20 +231,12 @@ def main() -> None:
         for arm in arms:  # alternate, so load drifts hit every arm alike
             seen = run_arm(arm, flox_env, files, work, i)
             results[arm].append(seen)
+            if args.json:  # after every start: an interrupted run keeps what it measured
+                args.json.write_text(json.dumps(results, indent=1))
             extra = f", prefetch {seen['prefetch_s']:.1f} s ({seen['prefetch_read_gb']:.2f} GB read)" if "prefetch_s" in seen else ""
             print(f"  {arm:15s} run {i + 1}: load end {seen['load_end']:5.1f} s, ready {seen['ready']:5.1f} s{extra}",
                   file=sys.stderr, flush=True)
-    print(f"cold start, {size / 1e9:.2f} GB random Llama, CPU; median [min-max] of {args.runs} starts, seconds from process start:")
-    med = {arm: {k: statistics.median(r[k] for r in rs) for k in ("load_end", "ready")} for arm, rs in results.items()}
-    for arm, rs in results.items():
-        load = [r["load_end"] - r.get("load_begin", 0) for r in rs if "load_begin" in r]
-        print(f"  {arm:15s} load end {summary([r['load_end'] for r in rs])}  ready {summary([r['ready'] for r in rs])}"
-              f"  (load begin->end {statistics.median(load):.1f} s)" + ("  skip notice" if rs[0]["skip_notice"] else ""))
-    for a, b in (("launcher", "direct"), ("launcher", "direct+flag"), ("both", "direct+flag"), ("both", "direct"),
-                 ("oversized", "direct"), ("launcher-warm", "direct-warm"), ("0.5.9-launcher", "0.5.9-direct")):
-        if a in med and b in med:
-            print(f"  {a} / {b}: load end {med[a]['load_end'] / med[b]['load_end']:.3f}, "
-                  f"ready {med[a]['ready'] / med[b]['ready']:.3f}")
+    report(results, size)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(f"(work files in {work})", file=sys.stderr)

@@ -323,3 +323,17 @@ def test_an_unreadable_file_is_named_and_the_rest_is_read(tmp_path):
     result = prefetch.run([str(directory / "gone.safetensors"), *(str(directory / n) for n in names)], 65536, lines.append)
     assert result["failed"] == ["gone.safetensors (No such file or directory)"]
     assert result["read"] + result["cached"] == 8192 and len(lines) == 1
+
+
+def test_doctor_says_what_the_prefetch_will_do_and_names_sglang_own_options(tmp_path):
+    from sglang_runtime import doctor
+
+    directory = _model(tmp_path)
+    values = settings.load({"SGLANG_MODEL": str(directory), "SGLANG_VERSION": "0.5.23"})
+    check = doctor.prefetch_check(values, directory, None, {prefetch_plan.MEMORY_OVERRIDE: str(64 * GIB)})
+    assert check.status == doctor.OK and check.message.startswith("3 weight file(s), 0.00 GB, read into the page cache")
+    assert "SGLang 0.5.23 also has --weight-loader-prefetch-checkpoints (SGLANG_WEIGHT_LOADER_PREFETCH=1)" in check.message
+    small = doctor.prefetch_check(values, directory, None, {prefetch_plan.MEMORY_OVERRIDE: "1"})
+    assert small.status == doctor.WARN and "do not fit" in small.message and "SGLANG_PREFETCH_WEIGHTS=on" in small.fix
+    old = doctor.prefetch_check(settings.load({"SGLANG_MODEL": str(directory)}), directory, "0.5.9", {})
+    assert old.message.endswith("SGLang 0.5.9 has no prefetch of its own")

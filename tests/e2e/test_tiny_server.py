@@ -8,6 +8,7 @@ The one stand-in is cpu/standin/sgl_kernel (see serving.py). 0.5.23 serves the s
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from serving import (ADMIN_KEY, API_KEY, EXTRA_ARGS, TINY_ID, VERSIONS, Server, bundle, completion, free_port, get,
                      server_env)
-from sglang_runtime import bootstrap
+from sglang_runtime import bootstrap, prefetch
 
 PROMPT = "The quick brown fox jumps over the lazy dog. SGLang serves large language models quickly."
 
@@ -87,6 +88,23 @@ def test_server_environment_has_no_sglang_port_and_caches_under_the_cache_root(t
         except OSError:
             continue
         assert bootstrap.SECRET_ARGV not in child, "a subprocess inherited the keys"
+
+
+def test_the_weights_were_read_ahead_from_the_hand_over(tiny):
+    """The launcher's prefetch (docs/performance.md) on a real server: the plan's notice before the hand-over,
+    the reader's one line, and no SGLang process that inherited the hand-over."""
+    log = tiny.text()
+    assert "notice: prefetch: 1 weight file(s), 0.00 GB, read into the page cache from the hand-over" in log
+    assert re.search(r"^sglang-runtime prefetch: 1 weight file\(s\): [\d.]+ GB read, [\d.]+ GB already cached, in [\d.]+ s$",
+                     log, re.M), log[-3000:]
+    for pid in tiny.process_tree()[1:]:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == prefetch.NAME:
+                continue  # the reader itself, if still there: forked before the hand-over was taken out
+            child = _environ(pid)
+        except OSError:
+            continue
+        assert prefetch.ENV not in child, "an SGLang process inherited the prefetch hand-over"
 
 
 def test_auth_is_enforced_for_the_api_key_and_the_admin_key(tiny):
