@@ -272,10 +272,11 @@ def test_bootstrap_reads_the_files_in_a_process_of_its_own_and_changes_nothing(t
     plan = prefetch_plan.gather("on", directory, "0.5.23", [], {})
     proc, _ = _run_bootstrap(tmp_path, plan.handover()[prefetch.ENV], "wait")
     assert proc.returncode == 0, proc.stderr
-    # A reader process beside the server from the start; the hand-over never reaches SGLang's children.
+    # The hand-over never reaches SGLang's children. (The reader may be done before launch_server looks:
+    # the FIFO test below shows it as the server's child process.)
     first = proc.stdout.splitlines()[0]
-    assert first.startswith("readers [") and first != "readers [] handover in environment: False"
-    assert first.endswith("handover in environment: False") and "child: handover in environment: False" in proc.stdout
+    assert first.startswith("readers [") and first.endswith("handover in environment: False")
+    assert "child: handover in environment: False" in proc.stdout
     assert "readers after []" in proc.stdout  # ended and reaped: no zombie beside the server
     done = [line for line in proc.stderr.splitlines() if line.startswith("sglang-runtime prefetch:")]
     assert len(done) == 1 and done[0].startswith("sglang-runtime prefetch: 3 weight file(s): ")
