@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import example, given, settings as hsettings, strategies as st
 
 from conftest import clean_env, run_cli, write_model
 from sglang_runtime.guest import redact
@@ -136,6 +136,9 @@ def test_url_encoding_with_any_safe_set_is_masked(key, safe, before, after):
 
 @hsettings(max_examples=300, deadline=None)
 @given(key=KEYS, safe=SAFE, cut=st.integers(min_value=0, max_value=200))
+# Found by this test: the first write ends in the key's "%" as itself; the next brings "25", its encoding.
+@example(key="0::::::%", safe="", cut=25)
+@example(key="abcdefg%", safe="", cut=13)
 def test_url_encoded_key_split_across_writes_never_reaches_the_stream(key, safe, cut):
     import io
 

@@ -7,12 +7,12 @@ The one stand-in is cpu/standin/sgl_kernel (see serving.py). 0.5.23 serves the s
 
 from __future__ import annotations
 
-import json
-import time
+import re
 from pathlib import Path
 
+
 from serving import ADMIN_KEY, API_KEY, TINY_ID, VERSIONS, completion, get
-from sglang_runtime.guest import bootstrap
+from sglang_runtime.guest import bootstrap, prefetch
 
 PROMPT = "The quick brown fox jumps over the lazy dog. SGLang serves large language models quickly."
 
@@ -85,6 +85,23 @@ def test_health_and_metrics_answer_without_the_key(tiny, measured):
     assert "sglang:" in get(tiny, "/metrics").text  # real metrics, not an error page
     assert get(tiny, "/v1/models").status_code == 401  # while the API itself is closed
     measured.setdefault(f"tiny {tiny.version}", {})["open_without_key"] = sorted(open_routes)
+
+
+def test_the_weights_were_read_ahead_from_the_hand_over(tiny):
+    """The launcher's prefetch (docs/performance.md) on a real server: the plan's notice before the hand-over,
+    the reader's one line, and no SGLang process that inherited the hand-over."""
+    log = tiny.text()
+    assert "notice: prefetch: 1 weight file(s), 0.00 GB, read into the page cache from the hand-over" in log
+    assert re.search(r"^sglang-runtime prefetch: 1 weight file\(s\): [\d.]+ GB read, [\d.]+ GB already cached, in [\d.]+ s$",
+                     log, re.M), log[-3000:]
+    for pid in tiny.process_tree()[1:]:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == prefetch.NAME:
+                continue  # the reader itself, if still there: forked before the hand-over was taken out
+            child = _environ(pid)
+        except OSError:
+            continue
+        assert prefetch.ENV not in child, "an SGLang process inherited the prefetch hand-over"
 
 
 def test_auth_is_enforced_for_the_api_key_and_the_admin_key(tiny):

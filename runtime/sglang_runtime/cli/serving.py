@@ -96,7 +96,8 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
     if dry_run:
         if as_json:
             emit(json.dumps({"argv": shown, "exec": result.exec_argv, "env": result.env_changes,
-                              "unset": list(result.unset), "secrets_via_environment": result.secrets_passed},
+                              "unset": list(result.unset), "secrets_via_environment": result.secrets_passed,
+                  "prefetch": result.prefetch.as_dict() if result.prefetch else None},
                              indent=2), reveal=show_secrets)
         else:
             emit(shlex.join(shown), reveal=show_secrets)

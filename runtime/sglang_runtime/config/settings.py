@@ -95,6 +95,18 @@ TABLE: tuple[Setting, ...] = (
             examples=("1",)),
     Setting("SGLANG_LOG_LEVEL", "choice", "Server log level.", flags=_f("--log-level"),
             choices=("debug", "info", "warning", "error", "critical"), examples=("info", "warning")),
+    # Faster cold starts (docs/performance.md): the launcher's read-ahead from the hand-over, and SGLang's own options.
+    Setting("SGLANG_PREFETCH_WEIGHTS", "choice", "Read the model's weight files into the page cache from the hand-over, in SGLang's load order, "
+            "while SGLang imports: auto (when they fit in available memory beside the server; skipped with one notice otherwise), "
+            "on (also when the memory check says they do not fit) or off.",
+            default="auto", choices=("auto", "on", "off")),
+    Setting("SGLANG_WEIGHT_LOADER_PREFETCH", "bool", "SGLang's own checkpoint prefetch threads, started when its loader begins (SGLang >= 0.5.11).",
+            flags=(("0.5.11", "--weight-loader-prefetch-checkpoints"),), examples=("1",)),
+    Setting("SGLANG_WEIGHT_LOADER_PREFETCH_THREADS", "positive_int", "Threads of SGLang's own checkpoint prefetch (SGLang >= 0.5.11; its default 4).",
+            flags=(("0.5.11", "--weight-loader-prefetch-num-threads"),), examples=("2",)),
+    Setting("SGLANG_STARTUP_WEIGHT_LOAD_MODE", "choice", "SGLang's weight loading at start-up: serial, or overlap (stages the checkpoint while CUDA graphs "
+            "are captured; SGLang >= 0.5.18).",
+            flags=(("0.5.18", "--startup-weight-load-mode"),), choices=("serial", "overlap"), examples=("overlap", "serial")),
     Setting("SGLANG_EXTRA_ARGS", "args", "More launch_server arguments, split with shell-like quoting (never evaluated)."),
     Setting("SGLANG_ARGS_FILE", "file", "File of more launch_server arguments, one per line or shell-quoted; # starts a comment."),
     Setting("SGLANG_PYTHON", "text", "Interpreter that has SGLang; falls back to python3 with a notice when absent.", default="python3.12"),
@@ -202,7 +214,8 @@ def flag_doc(setting: Setting) -> str:
     if not setting.flags:
         return ""
     if len(setting.flags) == 1:
-        return f"`{setting.flags[0][1]}`"
+        since, flag = setting.flags[0]
+        return f"`{flag}`" + (f" (≥ {since})" if since != "0" else "")
     parts = []
     for i, (since, flag) in enumerate(setting.flags):
         until = setting.flags[i + 1][0] if i + 1 < len(setting.flags) else None

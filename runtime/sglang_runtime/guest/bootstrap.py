@@ -20,7 +20,8 @@ then, in the server's main process:
    SGLang configures logging, so every handler SGLang or uvicorn builds later
    writes through it, whatever they replace;
 3. appends the secret arguments to `sys.argv` (SGLang parses
-   `sys.argv[1:]`, so it still enforces the keys) and runs
+   `sys.argv[1:]`, so it still enforces the keys), starts the weight
+   prefetch the launcher handed over (prefetch.py, a daemon thread), and runs
    `sglang.launch_server` as `__main__`.
 
 SGLang starts its scheduler and detokenizer with multiprocessing's "spawn":
@@ -170,6 +171,8 @@ def main() -> None:
         del os.environ[name]
     install(secrets)
     sys.argv = [sys.argv[0], *sys.argv[1:], *secret_argv]
+    # Before SGLang's imports: the weight files are read into the page cache while they run.
+    _sibling("prefetch").start(os.environ, lambda line: sys.stderr.write(line))
     import runpy
 
     # alter_sys=False keeps this file as __main__, so spawned children re-run it (and redact).

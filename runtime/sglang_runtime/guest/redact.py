@@ -139,14 +139,31 @@ class RedactingWriter(io.RawIOBase):
                     break
         return keep
 
+    def _open_match(self, data: bytes) -> int:
+        """Where a form that ends at the very end of `data` begins (else len(data)): the next write may
+        make it a longer form ("...%" + "25" is the key's "%" encoded), which must win as it would whole."""
+        start, end = len(data), len(data) - 2
+        if b"\n" in data[end:]:
+            return start
+        for pattern in self._patterns:
+            i = data.find(pattern, max(0, end - len(pattern)))
+            if i != -1 and i + len(pattern) >= end:
+                start = min(start, i)
+        for pattern, secret in self._url:
+            for m in pattern.finditer(data, max(0, end - 12 * len(secret))):
+                if m.end() >= end:
+                    start = min(start, m.start())
+        return start
+
     def _emit(self, final: bool) -> None:
-        data = self._pending
+        cut = len(self._pending) if final else self._open_match(self._pending)
+        data, rest = self._pending[:cut], self._pending[cut:]
         for pattern in self._patterns:
             data = data.replace(pattern, self._mask)
         for pattern, _ in self._url:
             data = pattern.sub(self._mask, data)
         keep = 0 if final else self._held_back(data)
-        out, self._pending = (data[:-keep], data[-keep:]) if keep else (data, b"")
+        out, self._pending = (data[:-keep], data[-keep:] + rest) if keep else (data, rest)
         if out:
             self._sink.write(out)
         self._sink.flush()

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import argv as argv_mod
-from ..guest import bootstrap
+from ..guest import bootstrap, prefetch
 from ..util import envfile, files, shellwords
-from . import early, flagdata, nodes, tp
+from . import early, flagdata, nodes, prefetch_plan, tp
 from ..host import preflight, versions
 from ..config import kinds, settings
 from ..util.errors import ConfigError, PreflightError
@@ -49,6 +49,7 @@ class Plan:
     version: str
     notices: list[str] = field(default_factory=list)
     secret_flags: frozenset[str] = frozenset()
+    prefetch: prefetch_plan.Prefetch | None = None
 
     def split(self) -> tuple[list[str], list[tuple[str, str]]]:
         """(launch_server arguments without secrets, [(secret flag, value), ...])."""
@@ -69,9 +70,11 @@ class Plan:
     def child_env(self, base: Mapping[str, str], secret_fd: int | None = None) -> dict[str, str]:
         """The server's environment: no secret in it, in any form. The secret arguments travel in the
         pipe `secret_fd` (see handover()); only their flags' names are in the environment."""
-        internal = (bootstrap.SECRET_ARGV, bootstrap.SECRET_FLAGS, bootstrap.SECRET_FD)
+        internal = (bootstrap.SECRET_ARGV, bootstrap.SECRET_FLAGS, bootstrap.SECRET_FD, prefetch.ENV)
         env = {k: v for k, v in base.items() if k not in self.unset and k not in internal}
         env.update(self.env_changes)
+        if self.prefetch is not None:
+            env.update(self.prefetch.handover())
         _, pairs = self.split()
         # No variable that holds a secret (SGLANG_API_KEY, SGLANG_EXTRA_ARGS with --admin-api-key,
         # a copy under another name) reaches the server: it and all its children would inherit it.
@@ -226,20 +229,9 @@ def plan(
     argv_mod.check_extra("SGLANG_ARGS_FILE", from_file, release, values.values)
     extra += from_file
 
-    resolved = dict(values.values)
-    resolved["SGLANG_MODEL"] = model
-    resolved["SGLANG_API_KEY"] = api_key
-    # TP across nodes is the total size; the node settings come resolved from the topology.
-    for name in (nodes.NNODES, nodes.NODE_RANK, nodes.DIST_INIT_ADDR):
-        resolved.pop(name, None)
-    resolved.update(topology.values())
-    if values.get("SGLANG_TP_SIZE") is not None or topology.nnodes > 1:
-        resolved["SGLANG_TP_SIZE"] = nodes.tp_size(values.get("SGLANG_TP_SIZE"), topology.nnodes, tp.model_config(model_dir), env, run)
+    resolved = _resolved(values, model, model_dir, api_key, bundled_from, topology, env, run)
     if not topology.serves_api:
         notices.append(nodes.no_api_note(topology, values.get("SGLANG_PORT")))
-    if not values.get("SGLANG_SERVED_NAME") and bundled_from:
-        resolved["SGLANG_SERVED_NAME"] = bundled_from
-
     parsed_version = settings.parse_version(version_text)
     argv = argv_mod.build(resolved, parsed_version, python or requested_python, extra)
 
@@ -252,7 +244,29 @@ def plan(
     if check_host:
         _check_host(values, env, model, model_dir, file_values)
     unset = tuple(name for name in UNSET if name in env)
-    return Plan(argv, changes, unset, model_dir, version_text, notices, argv_mod.secret_flags(parsed_version))
+    # What SGLang will read, read ahead from the hand-over (prefetch_plan.py decides, prefetch.py reads).
+    ahead = prefetch_plan.gather(values.get(prefetch_plan.SETTING), model_dir, version_text, argv[len(argv_mod.ENTRY) + 1:], env)
+    if ahead.line():
+        notices.append(ahead.line())
+    return Plan(argv, changes, unset, model_dir, version_text, notices, argv_mod.secret_flags(parsed_version), ahead)
+
+
+def _resolved(values: settings.Settings, model: str, model_dir: Path | None, api_key: str | None, bundled_from: str | None,
+              topology: Any, env: Mapping[str, str], run: Callable[..., Any] | None) -> dict[str, Any]:
+    """The settings as the argv builder reads them: the resolved model and key, the node settings
+    from the topology, the tensor-parallel size worked out, the bundle's id as the served name."""
+    resolved = dict(values.values)
+    resolved["SGLANG_MODEL"] = model
+    resolved["SGLANG_API_KEY"] = api_key
+    # TP across nodes is the total size; the node settings come resolved from the topology.
+    for name in (nodes.NNODES, nodes.NODE_RANK, nodes.DIST_INIT_ADDR):
+        resolved.pop(name, None)
+    resolved.update(topology.values())
+    if values.get("SGLANG_TP_SIZE") is not None or topology.nnodes > 1:
+        resolved["SGLANG_TP_SIZE"] = nodes.tp_size(values.get("SGLANG_TP_SIZE"), topology.nnodes, tp.model_config(model_dir), env, run)
+    if not values.get("SGLANG_SERVED_NAME") and bundled_from:
+        resolved["SGLANG_SERVED_NAME"] = bundled_from
+    return resolved
 
 
 def _offline(env: Mapping[str, str], file_values: Mapping[str, str] | None) -> bool:

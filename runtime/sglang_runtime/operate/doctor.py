@@ -9,9 +9,6 @@ same code `resolve-model` and `serve` use, so doctor cannot disagree with them.
 
 from __future__ import annotations
 
-import json
-import math
-import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -21,94 +18,10 @@ from ..host import gpu
 from ..launch import nodes
 from ..config import settings
 from ..util.checks import FAIL, OK, WARN, Check, failed  # noqa: F401
+# The pure checks live beside this module; their names stay reachable here (tests, older callers).
+from .fit_checks import WEIGHT_SUFFIXES, context_check, fit_check, kv_dtype_bytes, weight_bytes  # noqa: F401
+from .host_checks import DEFAULT_TARGETS, MIN_DRIVER, SHM_MIN_BYTES, TARGETS_SETTING, gpu_checks, parse_targets, runs_on, shm_check, shm_size  # noqa: F401
 from ..util.errors import ConfigError, PreflightError
-
-MIN_DRIVER = 550
-SHM_MIN_BYTES = 1 << 30
-TARGETS_SETTING = "SGLANG_CUDA_CAPABILITIES"
-DEFAULT_TARGETS = "7.5,8.0,8.6,8.9,9.0,10.0,12.0"  # SM75..SM120, the default build
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
-
-
-def parse_targets(text: str) -> tuple[tuple[int, int], ...]:
-    """'7.5,8.0,9.0' or 'sm_75,sm_90' -> ((7, 5), (8, 0), (9, 0)); ConfigError names the setting."""
-    targets = []
-    for item in text.replace(";", ",").split(","):
-        item = item.strip().lower().removeprefix("sm_").removeprefix("sm").removeprefix("compute_")
-        if not item:
-            continue
-        try:
-            if "." in item:
-                major, minor = item.split(".", 1)
-                targets.append((int(major), int(minor.rstrip("af"))))
-            else:
-                digits = item.rstrip("af")
-                targets.append((int(digits[:-1]), int(digits[-1])))
-        except ValueError:
-            raise ConfigError(TARGETS_SETTING, text, "comma-separated compute capabilities such as 7.5,8.0,9.0,12.0") from None
-    if not targets:
-        raise ConfigError(TARGETS_SETTING, text, "at least one compute capability such as 9.0")
-    return tuple(sorted(set(targets)))
-
-
-def runs_on(cap: tuple[int, int], targets: Sequence[tuple[int, int]]) -> bool:
-    """CUDA binaries built for M.n run on M.m with m >= n (same major), not across majors."""
-    return any(t_major == cap[0] and t_minor <= cap[1] for t_major, t_minor in targets)
-
-
-def _targets_text(targets: Sequence[tuple[int, int]]) -> str:
-    return ", ".join(f"SM{a}{b}" for a, b in targets)
-
-
-def gpu_checks(probe: gpu.Probe, cuda_visible_devices: str | None,
-               targets: Sequence[tuple[int, int]]) -> list[Check]:
-    if probe.error is not None:
-        return [Check("gpus", FAIL, f"no GPU: {probe.error}",
-                      "SGLang needs an NVIDIA GPU and driver; on Kubernetes request nvidia.com/gpu and use "
-                      "flox.dev/activate-mode: dev so CUDA detection runs")]
-    checks = []
-    names = "; ".join(f"{g.index}: {g.name}, {g.sm}, {g.memory_mib} MiB, driver {g.driver}" for g in probe.gpus)
-    checks.append(Check("gpus", OK, f"{len(probe.gpus)} GPU(s): {names}"))
-
-    unsupported = [g for g in probe.gpus if g.compute_cap is None or not runs_on(g.compute_cap, targets)]
-    if unsupported:
-        bad = ", ".join(f"GPU {g.index} {g.name} ({g.sm})" for g in unsupported)
-        checks.append(Check("compute-capability", FAIL,
-                            f"{bad} not in the build's targets ({_targets_text(targets)})",
-                            f"use a GPU the build targets, or a build for this architecture (then set {TARGETS_SETTING})"))
-    else:
-        checks.append(Check("compute-capability", OK, f"{', '.join(sorted({g.sm for g in probe.gpus}))} within {_targets_text(targets)}"))
-
-    drivers = sorted({g.driver for g in probe.gpus})
-    old = [d for d in drivers if (gpu.driver_major(d) or 0) < MIN_DRIVER]
-    if old:
-        checks.append(Check("driver", FAIL, f"driver {', '.join(old)} is older than {MIN_DRIVER}",
-                            f"install an NVIDIA driver >= {MIN_DRIVER} (the CUDA 12 runtime SGLang ships needs it)"))
-    else:
-        checks.append(Check("driver", OK, f"driver {', '.join(drivers)} (>= {MIN_DRIVER})"))
-
-    seen = gpu.visible(probe.gpus, cuda_visible_devices)
-    if cuda_visible_devices is None:
-        checks.append(Check("visible-devices", OK, f"CUDA_VISIBLE_DEVICES unset: all {len(seen.gpus)} GPU(s) visible"))
-    elif any("not checked" not in p for p in seen.problems) or not (seen.gpus or seen.problems):
-        checks.append(Check("visible-devices", FAIL, "; ".join(seen.problems) or f"CUDA_VISIBLE_DEVICES={cuda_visible_devices!r} selects no GPU",
-                            f"set CUDA_VISIBLE_DEVICES to indices nvidia-smi lists ({', '.join(str(g.index) for g in probe.gpus)}) or unset it"))
-    elif seen.problems:
-        checks.append(Check("visible-devices", WARN, "; ".join(seen.problems)))
-    else:
-        checks.append(Check("visible-devices", OK, f"CUDA_VISIBLE_DEVICES={cuda_visible_devices} -> GPU(s) {', '.join(str(g.index) for g in seen.gpus)}"))
-    return checks
-
-
-def shm_check(size_bytes: int | None, tp: int) -> Check:
-    if size_bytes is None:
-        return Check("shm", WARN if tp > 1 else OK, "/dev/shm not found" + (" (tensor parallel needs it)" if tp > 1 else ""),
-                     "mount a tmpfs at /dev/shm (Kubernetes: an emptyDir with medium: Memory)" if tp > 1 else "")
-    size = f"/dev/shm is {size_bytes / (1 << 20):.0f} MiB"
-    if tp > 1 and size_bytes < SHM_MIN_BYTES:
-        return Check("shm", WARN, f"{size} with tensor parallel {tp}: NCCL and the TP broadcast queue need more",
-                     "give /dev/shm at least 1 GiB (docker --shm-size=16g; Kubernetes: emptyDir medium: Memory, sizeLimit: 16Gi)")
-    return Check("shm", OK, size)
 
 
 def node_check(topology: nodes.Topology, port: int) -> Check | None:
@@ -123,89 +36,7 @@ def node_check(topology: nodes.Topology, port: int) -> Check | None:
                  "point probes, the Service and the gateway at the leader; here /health only shows the process is up")
 
 
-# ---------------------------------------------------------------- model
-
-def weight_bytes(snapshot: Path) -> tuple[int, str] | None:
-    """(bytes, how we know): the weight index's total_size, else the sum of weight files on disk."""
-    total, indexes = 0, []
-    for index in sorted(snapshot.glob("*.index.json")):
-        try:
-            size = json.loads(index.read_text(encoding="utf-8"))["metadata"]["total_size"]
-        except (OSError, ValueError, KeyError, TypeError, RecursionError):
-            continue
-        if isinstance(size, int) and size > 0:
-            total += size
-            indexes.append(index.name)
-    if indexes:
-        return total, f"total_size in {', '.join(indexes)}"
-    files = [p for p in snapshot.iterdir() if p.name.endswith(WEIGHT_SUFFIXES)]
-    if not files:
-        return None
-    return sum(p.stat().st_size for p in files), f"{len(files)} weight file(s)"
-
-
-def context_check(shape: fit.ModelShape, requested: int | None) -> Check:
-    if shape.max_context is None:
-        return Check("context", WARN, "config.json has no max_position_embeddings; SGLang decides the context length")
-    if requested is None:
-        return Check("context", OK, f"model maximum {shape.max_context} tokens (SGLANG_CONTEXT_LENGTH unset)")
-    if requested > shape.max_context:
-        return Check("context", FAIL, f"SGLANG_CONTEXT_LENGTH={requested} exceeds the model's maximum {shape.max_context}",
-                     f"set SGLANG_CONTEXT_LENGTH <= {shape.max_context} (SGLang refuses longer unless "
-                     "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN=1, and quality degrades)")
-    return Check("context", OK, f"SGLANG_CONTEXT_LENGTH={requested} <= model maximum {shape.max_context}")
-
-
-def _gib(x: float) -> str:
-    return f"{x:.1f} GiB"
-
-
-def fit_check(gpu_mem_mib: float, weights: int, shape: fit.ModelShape, tp: int, fraction: float | None,
-              context: int | None, kv_dtype_bytes: int = 2, chunked_prefill_size: int | None = None,
-              cuda_graph_max_bs: int | None = None) -> tuple[Check, fit.Fit]:
-    est = fit.estimate(gpu_mem_mib, weights, shape, tp, fraction, kv_dtype_bytes, chunked_prefill_size, cuda_graph_max_bs)
-    how = f"SGLang's automatic {est.fraction}" if est.fraction_is_auto else f"SGLANG_MEM_FRACTION_STATIC={est.fraction}"
-    ctx = context or shape.max_context
-    free = max(gpu_mem_mib - fit.RUNTIME_RESERVE_MIB, 1) * fit.MIB
-    # The fraction that would hold the weights plus one full context of KV cache.
-    needed = (est.weights_gib * fit.GIB + (ctx or 0) * est.bytes_per_token) / free
-    head = f"weights {_gib(est.weights_gib)}/GPU (TP {tp}) vs {_gib(est.budget_gib)} at {how} of {gpu_mem_mib:.0f} MiB"
-    if not est.weights_fit:
-        # Smallest fraction leaving room for a modest 16k-token pool; above ~0.95 activations no longer fit.
-        least = math.ceil((est.weights_gib * fit.GIB + 16384 * est.bytes_per_token) / free * 100) / 100
-        fix = (f"SGLANG_MEM_FRACTION_STATIC >= {least:.2f} (higher leaves more KV cache), with "
-               "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True; or more GPUs (SGLANG_TP_SIZE)"
-               if least <= 0.95 else "more GPUs (SGLANG_TP_SIZE) or a smaller / more quantized model")
-        return Check("fit", FAIL, f"{head}: no room for the KV cache ({_gib(est.kv_gib)})", fix), est
-    pool = f"KV pool ~{est.kv_tokens:,} tokens ({_gib(est.kv_gib)})"
-    if ctx and est.kv_tokens < ctx:
-        fix = (f"SGLANG_MEM_FRACTION_STATIC={needed:.2f} would hold one full context" if needed < 0.95
-               else "more GPUs (SGLANG_TP_SIZE), a shorter SGLANG_CONTEXT_LENGTH or an fp8 KV cache (--kv-cache-dtype fp8_e4m3)")
-        return Check("fit", WARN, f"{head}; {pool} is less than one full context ({ctx:,})", fix), est
-    return Check("fit", OK, f"{head}; {pool}" + (f" = {est.kv_tokens / ctx:.1f} full contexts" if ctx else "")), est
-
-
-def kv_dtype_bytes(extra_args: Sequence[str], dtype: str | None) -> int:
-    for i, arg in enumerate(extra_args):
-        value = None
-        if arg == "--kv-cache-dtype" and i + 1 < len(extra_args):
-            value = extra_args[i + 1]
-        elif arg.startswith("--kv-cache-dtype="):
-            value = arg.split("=", 1)[1]
-        if value and value != "auto":
-            return fit.DTYPE_BYTES.get(value, 1 if "fp8" in value or "fp4" in value else 2)
-    return 4 if dtype in ("float32", "float") else 2
-
-
 # ---------------------------------------------------------------- gathering facts
-
-def shm_size(path: str = "/dev/shm") -> int | None:
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return None
-    return st.f_frsize * st.f_blocks
-
 
 def key_check(values: settings.Settings) -> Check:
     """How the API key travels, or that there is none (the same reader serve uses: a bad key file fails here too)."""
@@ -362,4 +193,19 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
     checks += checks_model + tp_checks
     if shape is not None:
         checks += _fit_checks(values, shape, snapshot, visible, tp)
+    if values.get("SGLANG_MODEL"):
+        checks.append(prefetch_check(values, snapshot, serving[1], env))
     return checks
+
+
+def prefetch_check(values: settings.Settings, snapshot: Path | None, installed: str | None, env: Mapping[str, str]) -> Check:
+    """What serve's weight prefetch will do for this model and release, and SGLang's own options."""
+    from ..launch import flagdata, prefetch_plan
+    from ..launch.plan import ASSUMED_VERSION
+
+    version = values.get("SGLANG_VERSION") or installed or ASSUMED_VERSION
+    plan = prefetch_plan.gather(values.get(prefetch_plan.SETTING), snapshot, version, list(values.get("SGLANG_EXTRA_ARGS", ())), env)
+    message = f"{(plan.line() or f'{prefetch_plan.SETTING}=off').removeprefix('prefetch: ')}; {prefetch_plan.sglang_own(flagdata.for_version(version)[0])}"
+    if plan.skip is not None and plan.files and plan.mode == "auto":
+        return Check("prefetch", WARN, message, "free host memory, or SGLANG_PREFETCH_WEIGHTS=on to read them anyway")
+    return Check("prefetch", OK, message)
