@@ -208,6 +208,9 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
         return
     if print_cmd:
         _emit(shlex.join(shown), err=True, reveal=show_secrets)
+    from . import startup_report
+
+    startup_report.note_launch(values, result, os.getpid())  # before the caches are made: were they warm?
     launch.make_cache_dirs(result)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -332,8 +335,11 @@ def _server_url(values: settings.Settings) -> str:
 @click.option("--log", "log_file", help="The server's log of this start (a file, or - for a pipe): a fatal line ends the wait, "
               "and on failure the root cause and the last lines are printed.")
 @click.option("--show-secrets", is_flag=True, help="Print the API key in the export lines instead of ***.")
+@click.option("--json", "as_json", is_flag=True, help="With --log: one start-up event per line on stdout, "
+              '{"phase", "done", "total", "t"}; no export lines.')
 @reports_errors
-def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, log_file: str | None, show_secrets: bool) -> None:
+def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, log_file: str | None, show_secrets: bool,
+             as_json: bool = False) -> None:
     """Block until /health_generate answers 200 (a real forward pass); on a node of rank > 0, which serves no API, until its health stub answers. Exit 0 ready, 1 timed out, 4 server died."""
     from . import health, nodes
 
@@ -346,8 +352,16 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     stub = stub if stub is not None and not stub.serves_api else None
     url = _checked_url(url) if url else _server_url(values)
 
+    view = None
+
     def report(seen: "health.Observation", elapsed: float) -> None:
-        _emit(f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}", err=True)
+        line = f"[{elapsed:7.1f}s] {seen.state}: {seen.detail}"
+        if view is not None and not as_json:
+            view.note(redact.mask(line, _SECRETS, ()))
+        else:
+            _emit(line, err=True)
+        if view is not None and seen.state == health.READY:
+            view.ready()
 
     if stub is not None:
         _emit(nodes.no_api_note(stub, values.get("SGLANG_PORT")), err=True)
@@ -356,31 +370,50 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     else:
         _emit(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
     watch = (health.StreamWatch() if log_file == "-" else health.LogWatch(log_file)) if log_file else None
-    out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report, log=watch)
+    start = None
+    if watch is not None:
+        from . import startup_report
+
+        view, start = startup_report.watch_view(values, pid, as_json)
+        watch.observer = view.lines
+    try:
+        out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report, log=watch)
+    finally:
+        if view is not None:
+            view.close()
+    if view is not None and start is not None:
+        from . import startup_report
+
+        _emit(startup_report.finish(values, start, view, out.result), err=True)
     if out.result == health.READY and stub is not None:
         _emit(f"node rank {stub.rank} of {stub.nnodes} is up after {out.elapsed:.1f} s (health stub only; no API here)", err=True)
         return
     if out.result == health.READY:
         _emit(f"ready after {out.elapsed:.1f} s", err=True)
-        for line in health.ready_exports(url, key, show_secrets):
+        for line in ([] if as_json and watch is not None else health.ready_exports(url, key, show_secrets)):
             _emit(line, reveal=show_secrets)
         return
     if out.result == health.DIED:
         status = f"exit status {out.exit_status}" if out.exit_status is not None else "exit status unknown (already reaped)"
         message = f"server process {pid} exited ({status}) after {out.elapsed:.1f} s"
     elif out.result == health.FATAL:
-        message = f"server cannot become ready after {out.elapsed:.1f} s: {out.fatal}"
+        from .inert import inert
+
+        message = f"server cannot become ready after {out.elapsed:.1f} s: {inert(out.fatal or '')}"
     else:
         last = f"; last: {out.last.state} ({out.last.detail})" if out.last else "; no answer yet"
         message = f"{url} not ready after {out.elapsed:.1f} s{last}"
     if watch is not None:
         from . import causes
 
+        from .inert import inert
+
+        # Text from the log is inert on a terminal: no escape sequence or carriage return of it gets through.
         for line in causes.diagnose(watch.tail_lines()):
-            _emit(line, err=True)
-        _emit(f"--- last lines of {'the log' if log_file == '-' else log_file} ---", err=True)
+            _emit(inert(line), err=True)
+        _emit(f"--- last lines of {'the log' if log_file == '-' else inert(log_file)} ---", err=True)
         for line in health.log_tail(watch):
-            _emit(line, err=True)
+            _emit(inert(line), err=True)
     _fail(message, out.exit_code)
 
 
