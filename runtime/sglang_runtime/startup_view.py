@@ -85,11 +85,11 @@ class StartupView:
 
     # ----------------------------------------------------------------- output
     def _estimate_text(self, t: float) -> str:
-        if self.estimate is None:
+        if self.estimate is None or self.timeline.current.phase == "ready":
             return ""
         left = self.estimate - t
         return f", ~{left:.0f} s left (last start {self.estimate:.0f} s)" if left > 0 else \
-            f", {-left:.0f} s over the last start ({self.estimate:.0f} s)"
+            f", {-left:.0f} s past the estimate (last start {self.estimate:.0f} s)"
 
     def _emit(self, event: phases.Event, new_phase: bool) -> None:
         self._shown = event
