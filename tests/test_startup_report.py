@@ -129,3 +129,17 @@ def test_wait_for_another_pid_does_not_use_the_noted_start(tmp_path):
     cache = tmp_path / "cache"
     startup_report.note_start(cache, "key1", "m", "0.5.9", 1, [])
     assert startup_report.pending(cache, 2) is None and startup_report.pending(cache, 1)["key"] == "key1"
+
+
+def test_doctor_shows_the_last_starts(tmp_path):
+    from sglang_runtime import doctor
+
+    assert doctor.last_start_checks(tmp_path) == []
+    startup_report.record(tmp_path, {"key": "a", "model": "org/m\x1b[2J", "version": "0.5.9", "warm_caches": []},
+                          "ready", 112.0, {"weights": 41.0, "graphs": 63.0})
+    startup_report.record(tmp_path, {"key": "a", "model": "org/m", "version": "0.5.9", "warm_caches": ["TRITON_CACHE_DIR"]},
+                          "ready", 30.0, {"weights": 20.0, "graphs": 2.0})
+    checks = doctor.last_start_checks(tmp_path)
+    assert [c.name for c in checks] == ["last-start", "last-start"] and all(c.status == doctor.OK for c in checks)
+    assert "weights 20 s, graphs 2 s (warm caches: TRITON_CACHE_DIR)" in checks[0].message  # newest first
+    assert "weights 41 s, graphs 63 s (cold caches)" in checks[1].message and "\x1b" not in checks[1].message

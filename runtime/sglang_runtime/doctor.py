@@ -368,4 +368,13 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
                                  kv_dtype_bytes(values.get("SGLANG_EXTRA_ARGS", ()), values.get("SGLANG_DTYPE")),
                                  values.get("SGLANG_CHUNKED_PREFILL_SIZE"), values.get("SGLANG_CUDA_GRAPH_MAX_BS"))
             checks.append(check)
+    checks += last_start_checks(settings.path(values, "SGLANG_RUNTIME_CACHE"))
     return checks
+
+
+def last_start_checks(cache_root: Path) -> list[Check]:
+    """The last starts `wait` recorded (startup_report): per-phase times and whether the caches were warm."""
+    from . import startup_report
+    from .inert import inert
+
+    return [Check("last-start", OK, inert(line)) for line in startup_report.recent(cache_root)]

@@ -77,7 +77,7 @@ def _write(path: Path, obj: Any) -> bool:
     from .envfile import write_atomic
 
     try:
-        write_atomic(path, json.dumps(obj, indent=1, sort_keys=True) + "\n", mode=0o644)
+        write_atomic(path, json.dumps(obj, indent=1) + "\n", mode=0o644)  # not sorted: phases keep their order
         return True
     except OSError:
         return False
@@ -114,7 +114,7 @@ def last_start(root: Path, key: str) -> dict | None:
 
 def record(root: Path, start: Mapping[str, Any], result: str, total: float, phases: Mapping[str, float]) -> dict:
     """Add this start to the report (bounded) and return its entry."""
-    entry = {"at": round(time.time()), "model": start.get("model"), "version": start.get("version"), "result": result,
+    entry = {"at": round(time.time(), 3), "model": start.get("model"), "version": start.get("version"), "result": result,
              "total": round(total, 1), "phases": dict(phases), "warm_caches": list(start.get("warm_caches") or [])}
     starts = _starts(root)
     starts[start["key"]] = (starts.get(start["key"], []) + [entry])[-KEEP:]
@@ -141,7 +141,7 @@ def summary(entry: Mapping[str, Any]) -> str:
 def recent(root: Path, limit: int = 3) -> list[str]:
     """The last `limit` starts of any key, newest first, one line each (for doctor)."""
     entries = [e for v in _starts(root).values() for e in v if isinstance(e.get("at"), (int, float))]
-    entries.sort(key=lambda e: e["at"], reverse=True)
+    entries = [e for _, e in sorted(enumerate(entries), key=lambda p: (p[1]["at"], p[0]), reverse=True)]
     lines = []
     for e in entries[:limit]:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["at"]))
