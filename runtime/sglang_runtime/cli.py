@@ -214,6 +214,9 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
     launch.make_cache_dirs(result)
     sys.stdout.flush()
     sys.stderr.flush()
+    from . import startup_relay
+
+    startup_relay.start(values, result)  # the server's output through a relay that adds the phase lines
     os.execvpe(result.argv[0], result.exec_argv, result.child_env(env))
 
 

@@ -135,7 +135,7 @@ def summary(entry: Mapping[str, Any]) -> str:
     caches = f"warm caches: {', '.join(warm)}" if warm else "cold caches"
     total = entry.get("total")
     total_text = f"{total:.1f} s" if isinstance(total, (int, float)) else "?"
-    return f"{entry.get('result', '?')} after {total_text}: {', '.join(parts) or 'no phases seen'} ({caches})"
+    return f"{entry.get('result', '?')} after {total_text}: {', '.join(parts) or 'every phase under 1 s'} ({caches})"
 
 
 def recent(root: Path, limit: int = 3) -> list[str]:
