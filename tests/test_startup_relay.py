@@ -102,3 +102,14 @@ def test_relay_passes_an_endless_line_on_without_holding_it(tmp_path):
         startup_relay.relay(read_fd, startup_relay._Out(fh.fileno()), None)
     os.waitpid(pid, 0)
     assert (tmp_path / "out").read_bytes() == payload
+
+
+def test_the_last_lines_arrive_although_the_server_kills_its_children_when_it_exits(tmp_path):
+    """SGLang's kill_process_tree SIGKILLs every child it has on the way out: the relay is not one of them."""
+    body = ("import os, signal\nprint('[t] Load weight begin.', flush=True)\n"
+            "kids = [int(p) for t in os.listdir('/proc/self/task') for p in open(f'/proc/self/task/{t}/children').read().split()]\n"
+            "for pid in kids: os.kill(pid, signal.SIGKILL)\n"
+            "print(f'killed {len(kids)} children; Application shutdown complete.', flush=True)\n")
+    done = _serve(tmp_path, _stand_in(tmp_path, body))
+    assert done.returncode == 0
+    assert b"killed 0 children; Application shutdown complete." in done.stdout

@@ -1,7 +1,7 @@
 """Plain phase lines where users already look: the Flox service log and the pod log, from `serve` itself.
 
 `serve` execs SGLang, so the server keeps the service's PID (Flox stops it,
-Kubernetes signals it). Just before the exec, `serve` forks this relay and points
+Kubernetes signals it). Just before the exec, `serve` starts this relay (not as a child of the server) and points
 the server's stdout and stderr at a pipe to it. The relay writes every byte it
 reads to the service's own stdout, whole lines only, and between them, one plain
 line per phase change ("[   12.3s] phase: loading weights 1/4 shards"); at the
@@ -82,7 +82,13 @@ def start(values, plan_) -> None:
     last = startup_report.last_start(root, key)
     noted = startup_report.pending(root, os.getpid()) or {"key": key, "model": values.get("SGLANG_MODEL"), "version": plan_.version}
     read_fd, write_fd = os.pipe()
-    if os.fork() == 0:
+    # Twice: the relay must not be the server's child. SGLang SIGKILLs every child process it has when it
+    # exits, and the relay has to outlive it to pass on its last lines (0.5.9 kills its whole process group
+    # at the very end; by then there is nothing left to pass on).
+    first = os.fork()
+    if first == 0 and os.fork() != 0:
+        os._exit(0)
+    if first == 0:
         try:
             os.close(write_fd)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
@@ -97,6 +103,7 @@ def start(values, plan_) -> None:
             relay(read_fd, out, view, on_end)
         finally:
             os._exit(0)
+    os.waitpid(first, 0)
     os.close(read_fd)
     os.dup2(write_fd, 1)
     os.dup2(write_fd, 2)
