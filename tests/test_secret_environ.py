@@ -50,6 +50,14 @@ FAKE_LAUNCH_SERVER = textwrap.dedent(r'''
         subprocess.run(["env"], check=True)
         subprocess.run(["cat", "/proc/self/environ"], check=True)
         subprocess.run([sys.executable, "-c", "import os; print('python child', dict(os.environ))"], check=True)
+        # The start-up relay (a sibling that outlives the hand-over): its environment and what it holds open.
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if b"startup_relay" in open(f"/proc/{pid}/cmdline", "rb").read():
+                    print("relay environ:", open(f"/proc/{pid}/environ", "rb").read(),
+                          "fds:", len(os.listdir(f"/proc/{pid}/fd")), flush=True)
+            except OSError:
+                pass
         print("done", flush=True)
 ''')
 
@@ -112,6 +120,8 @@ def test_no_process_of_the_server_has_a_key_in_its_environment_or_prints_one(tmp
     assert (seen["api_key"], seen["admin_api_key"]) == (API_KEY, ADMIN_KEY), "SGLang must still receive both keys"
     # Every process printed its environment (os.environ and /proc/self/environ), none holds a key in any form.
     assert out.count("proc environ:") == 3 and "python child" in out
+    # The relay runs with an empty environment and holds its pipe, its output and stdio only (not the hand-over pipe).
+    assert "relay environ: b'' fds: 5" in out, out[-3000:]
     for key in (API_KEY, ADMIN_KEY):
         assert key not in out
         for form in redact.forms(key) | {quote(key, safe=s) for s in ("", "/", ":/@", "!*'()")} | {quote_plus(key)}:

@@ -166,6 +166,36 @@ def test_metrics_serve_the_queue_length(tiny):
     assert "sglang:num_queue_reqs" in text
 
 
+def test_every_metric_the_grafana_dashboard_queries_is_exported(tiny):
+    """After the requests above (counters and histograms have samples only once something was served)."""
+    from dashboard_support import exported, metric_names
+
+    missing = metric_names() - exported(get(tiny, "/metrics").text)
+    assert not missing, f"sglang {tiny.version} does not export {sorted(missing)}"
+
+
+def test_wait_json_reports_every_cpu_phase_in_order_and_the_service_log_has_the_plain_lines(tiny):
+    """No start of its own: `wait --json` reads this server's log from its start; the service's output (the log
+    file) carries the relay's plain phase lines, and the report beside the caches holds this start."""
+    from sglang_runtime.operate import phases, startup_report
+
+    proc = tiny.cli("wait", "--json", "--log", str(tiny.log), "--pid", str(tiny.pid), "--interval", "0.5",
+                    "--timeout", "60", timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    seen = [e["phase"] for e in events]
+    changes = [p for i, p in enumerate(seen) if i == 0 or p != seen[i - 1]]  # progress repeats a phase
+    assert changes == list(phases.CPU_PHASES), seen
+    assert {"phase": "kv_cache", "done": 4096, "total": 4096}.items() <= events[seen.index("kv_cache")].items()
+    plain = [line.split("phase: ", 1)[1] for line in tiny.text().splitlines() if "s] phase: " in line]
+    labels = [phases.describe(phases.Event(p)) for p in phases.CPU_PHASES]
+    assert [next(label for label in labels if line.startswith(label)) for line in plain] == labels
+    entries = json.loads((Path(tiny.env["FLOX_ENV_CACHE"]) / startup_report.REPORT).read_text())["starts"]
+    recorded = [e for v in entries.values() for e in v]
+    assert recorded and all(e["result"] == "ready" and e["version"] == tiny.version for e in recorded)
+    assert {"imports", "weights", "warmup"} <= set(recorded[0]["phases"])
+
+
 def test_prompt_logprobs_and_greedy_tokens_match_across_releases(tiny, reference, measured):
     """0.5.9 through the translation must compute exactly what 0.5.23 computes from the snapshot."""
     status, body = completion(tiny, API_KEY, text=PROMPT, return_logprob=True, logprob_start_len=0,

@@ -13,7 +13,8 @@ import click
 from ..config import settings
 from ..util import inert
 from ..util.errors import ConfigError
-from .output import emit, fail, reports_errors
+from .output import emit, fail, masked, reports_errors
+
 
 def _api_key(values: settings.Settings) -> str | None:
     from ..launch import plan as launch
@@ -53,8 +54,11 @@ def _server_url(values: settings.Settings) -> str:
 @click.option("--log", "log_file", help="The server's log of this start (a file, or - for a pipe): a fatal line ends the wait, "
               "and on failure the root cause and the last lines are printed.")
 @click.option("--show-secrets", is_flag=True, help="Print the API key in the export lines instead of ***.")
+@click.option("--json", "as_json", is_flag=True, help="With --log: one start-up event per line on stdout, "
+              '{"phase", "done", "total", "t"}; no export lines.')
 @reports_errors
-def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, log_file: str | None, show_secrets: bool) -> None:
+def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, log_file: str | None, show_secrets: bool,
+             as_json: bool = False) -> None:
     """Block until /health_generate answers 200 (a real forward pass); on a node of rank > 0, which serves no API, until its health stub answers. Exit 0 ready, 1 timed out, 4 server died."""
     from ..operate import health
     from ..launch import nodes
@@ -69,8 +73,16 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     stub = stub if stub is not None and not stub.serves_api else None
     url = _checked_url(url) if url else _server_url(values)
 
+    view = start = None
+
     def report(seen: "health.Observation", elapsed: float) -> None:
-        emit(f"[{elapsed:7.1f}s] {seen.state}: {inert.line(seen.detail)}", err=True)
+        line = f"[{elapsed:7.1f}s] {seen.state}: {inert.line(seen.detail)}"
+        if view is not None and not as_json:
+            view.note(masked(line))  # through the view: the live line is redrawn below it, not torn
+        else:
+            emit(line, err=True)
+        if view is not None and seen.state == health.READY:
+            view.ready()
 
     if stub is not None:
         emit(nodes.no_api_note(stub, values.get("SGLANG_PORT")), err=True)
@@ -79,20 +91,31 @@ def wait_cmd(url: str | None, timeout: float, interval: float, pid: int | None, 
     else:
         emit(f"waiting for {url}{health.READY_PATH} (timeout {timeout:.0f} s)", err=True)
     watch = (health.StreamWatch() if log_file == "-" else health.LogWatch(log_file)) if log_file else None
-    out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report, log=watch)
+    if watch is not None:
+        from ..operate import startup_report
+
+        view, start = startup_report.watch_view(values, pid, as_json)
+        watch.observer = view.lines  # the start-up phases, from the same reads that look for a fatal line
+    try:
+        out = health.wait(url, timeout=timeout, interval=interval, api_key=key, pid=pid, on_change=report, log=watch)
+    finally:
+        if view is not None:
+            view.close()
+    if start is not None:
+        emit(startup_report.finish(values, start, view, out.result), err=True)
     if out.result == health.READY and stub is not None:
         emit(f"node rank {stub.rank} of {stub.nnodes} is up after {out.elapsed:.1f} s (health stub only; no API here)", err=True)
         return
     if out.result == health.READY:
         emit(f"ready after {out.elapsed:.1f} s", err=True)
-        for line in health.ready_exports(url, key, show_secrets):
+        for line in ([] if as_json and watch is not None else health.ready_exports(url, key, show_secrets)):
             emit(line, reveal=show_secrets)
         return
     if out.result == health.DIED:
         status = f"exit status {out.exit_status}" if out.exit_status is not None else "exit status unknown (already reaped)"
         message = f"server process {pid} exited ({status}) after {out.elapsed:.1f} s"
     elif out.result == health.FATAL:
-        message = f"server cannot become ready after {out.elapsed:.1f} s: {out.fatal}"
+        message = f"server cannot become ready after {out.elapsed:.1f} s: {inert.line(out.fatal or '')}"
     else:
         last = f"; last: {out.last.state} ({out.last.detail})" if out.last else "; no answer yet"
         message = f"{url} not ready after {out.elapsed:.1f} s{last}"

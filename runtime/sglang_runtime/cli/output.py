@@ -27,13 +27,17 @@ SECRETS: set[str] = set()
 URL_VARIABLES = ("HF_ENDPOINT", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
-def emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = False) -> None:
-    """Print, masked; `reveal` only where the user asked to see secrets (--show-secrets)."""
+def masked(message: Any) -> str:
+    """`message` as `emit` prints it, for a writer of its own (the start-up view): masked and inert."""
     from ..launch.argv import all_secret_flags
 
-    text = str(message) if reveal else redact.mask(str(message), SECRETS, all_secret_flags())
+    return inert.block(redact.mask(str(message), SECRETS, all_secret_flags()))
+
+
+def emit(message: Any = "", err: bool = False, nl: bool = True, reveal: bool = False) -> None:
+    """Print, masked; `reveal` only where the user asked to see secrets (--show-secrets)."""
     # The last guard: no control sequence from any text we print reaches the terminal (util/inert.py).
-    click.echo(inert.block(text), err=err, nl=nl)
+    click.echo(inert.block(str(message)) if reveal else masked(message), err=err, nl=nl)
 
 
 def learn_secrets(env: dict[str, str]) -> None:

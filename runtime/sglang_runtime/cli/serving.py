@@ -104,10 +104,15 @@ def serve(dry_run: bool, print_cmd: bool, as_json: bool, show_secrets: bool) -> 
         return
     if print_cmd:
         emit(shlex.join(shown), err=True, reveal=show_secrets)
+    from ..operate import startup_relay, startup_report
+
+    secret_fd = launch.open_handover(result.handover())  # first: a refusal of it leaves nothing behind
+    startup_report.note_launch(values, result, os.getpid())  # before the caches are made: were they warm?
     launch.make_cache_dirs(result)
-    secret_fd = launch.open_handover(result.handover())
     sys.stdout.flush()
     sys.stderr.flush()
+    # The server's output through a relay that adds the phase lines (the relay does not keep the secrets' pipe).
+    startup_relay.start(values, result, close=(secret_fd,) if secret_fd is not None else ())
     os.execvpe(result.argv[0], result.exec_argv, result.child_env(env, secret_fd))
 
 

@@ -195,7 +195,16 @@ def run(env: Mapping[str, str], *, nvidia_smi: str = "nvidia-smi", probe: gpu.Pr
         checks += _fit_checks(values, shape, snapshot, visible, tp)
     if values.get("SGLANG_MODEL"):
         checks.append(prefetch_check(values, snapshot, serving[1], env))
+    checks += last_start_checks(settings.path(values, "SGLANG_RUNTIME_CACHE"))
     return checks
+
+
+def last_start_checks(cache_root: Path) -> list[Check]:
+    """The last starts `wait` and the relay recorded (startup_report): per-phase times, warm or cold caches."""
+    from ..util import inert
+    from . import startup_report
+
+    return [Check("last-start", OK, inert.line(line)) for line in startup_report.recent(cache_root)]
 
 
 def prefetch_check(values: settings.Settings, snapshot: Path | None, installed: str | None, env: Mapping[str, str]) -> Check:

@@ -64,6 +64,8 @@ class LogWatch:
         self.path = os.fspath(path)
         self._offset = 0
         self._partial = b""
+        # Called with every batch of new lines (empty on a quiet tick): the start-up phases (startup_view).
+        self.observer: Callable[[list[str]], None] | None = None
 
     def _open(self) -> int | None:
         import stat
@@ -106,7 +108,10 @@ class LogWatch:
     def fatal(self) -> str | None:
         from . import causes
 
-        for line in self.new_lines():
+        lines = self.new_lines()
+        if self.observer is not None:
+            self.observer(lines)
+        for line in lines:
             found = causes.fatal(line)
             if found:
                 return found
