@@ -455,3 +455,9 @@ def resolve_model_main() -> None:
 
 def serve_main() -> None:
     serve(prog_name="sglang-serve")
+
+
+# `batch` lives in its own module (batch_cli), which imports the helpers above.
+from .batch_cli import batch_cmd  # noqa: E402
+
+main.add_command(batch_cmd)
