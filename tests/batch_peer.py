@@ -9,7 +9,7 @@ carries `max_running_requests` as SGLang's does.
 
 `script` maps a prompt to the actions of its successive attempts (then "ok"):
 "503", "429:SECONDS" (Retry-After), "drop" (close mid-answer), "html" (a 200
-that is not JSON), "huge" (an endless 200 body), "500".
+that is not JSON), "huge" (an endless 200 body), "500", "trickle" (a status line a byte at a time).
 """
 
 from __future__ import annotations
@@ -121,6 +121,15 @@ class BatchPeer:
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
+                elif action == "trickle":
+                    try:
+                        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.2)
+                    except OSError:
+                        pass
+                    self.close_connection = True
                 elif action == "html":
                     self._send(200, b"<html>\x1b]0;owned\x07\x1b[2J not json</html>", "text/html")
                 elif action == "huge":
