@@ -286,3 +286,11 @@ def test_stdin_to_stdout_and_bodies_without_a_model_get_the_servers(tmp_path):
     assert set(records["c"]) == {"id", "custom_id", "response", "error"} and records["c"]["id"].startswith("batch_req_")
     assert set(records["c"]["response"]) == {"status_code", "request_id", "body"}
     assert '"requests": 2' in proc.stderr  # the summary goes to stderr when the results use stdout
+
+
+def test_an_output_that_cannot_be_written_ends_the_run_in_one_line(tmp_path):
+    inp = _write(tmp_path / "in.jsonl", batch_lines(5))
+    with BatchPeer() as peer:
+        proc = _cli(str(inp), "-o", "/dev/full", "--url", peer.url, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot write /dev/full: No space left on device" in proc.stderr and "Traceback" not in proc.stderr

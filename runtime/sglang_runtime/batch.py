@@ -120,6 +120,7 @@ class Runner:
         self._write = threading.Lock()
         self._model, self._model_known = model, model is not None
         self._model_lock = threading.Lock()
+        self.failure: BaseException | None = None  # what ended a worker (the output cannot be written, a bug)
 
     def _with_model(self, request: batch_format.Request) -> batch_format.Request:
         """A body without `model` gets the server's (the first /v1/models lists), as `query` does."""
@@ -151,6 +152,12 @@ class Runner:
             while (request := jobs.get()) is not None:
                 if not self.stop.is_set():
                     self._record(client.send(self._with_model(request)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which reports it
+            with self._write:
+                self.failure = self.failure or exc
+            self.stop.set()
+            while jobs.get() is not None:  # keep draining, so the feeder's end-of-input markers fit
+                pass
         finally:
             client.close()
             with self._write:
@@ -182,6 +189,8 @@ class Runner:
                 self.summary.wall_s = time.perf_counter() - started
             raise
         self.summary.wall_s = time.perf_counter() - started
+        if self.failure is not None:
+            raise self.failure
         return self.summary
 
     def _put(self, jobs: queue.Queue, item: object, always: bool = False) -> bool:
@@ -213,8 +222,8 @@ def prepare_output(path: str) -> tuple[set[str], int]:
     not answer then (connection, timeout, 429, 5xx) -- resuming retries those, so every
     custom_id still appears once. The file is rewritten (atomically) only when a line is dropped.
     """
-    if not os.path.exists(path):
-        return set(), 0
+    if not os.path.isfile(path):
+        return set(), 0  # nothing yet, or a pipe or device: nothing to resume from
     done: set[str] = set()
     dropped = 0
     with open(path, "rb") as f:

@@ -162,6 +162,10 @@ def _run(input_path, name, out, output, base, key, model, concurrency, retries, 
         _emit(f"interrupted: {runner.summary.done} results written to {output}"
               + ("; run the same command again to resume" if output != "-" else ""), err=True)
         sys.exit(130)
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        _fail(f"cannot write {output}: {exc.strerror or exc} (the results so far are in it)", EXIT_FAILED)
     finally:
         if output != "-":
             out.close()
