@@ -22,8 +22,8 @@ from typing import BinaryIO, Callable, Iterable
 
 from . import batch_format, batch_http
 
-DEFAULT_CONCURRENCY = 32   # when the server does not say how many requests it runs at once
-MAX_DEFAULT = 128          # a server that admits thousands (SGLang on a big GPU) gains nothing from more client threads
+DEFAULT_CONCURRENCY = batch_format.DEFAULT_CONCURRENCY
+MAX_DEFAULT = batch_format.MAX_DEFAULT
 
 
 @dataclass

@@ -15,7 +15,9 @@ from typing import BinaryIO, Iterator
 
 import click
 
-from . import batch, batch_format, batch_http, settings
+# Only the format at import time: the runner (http.client, threads) loads when a batch runs,
+# so that every other command starts as fast as before.
+from . import batch_format, settings
 from .cli import EXIT_CONFIG, EXIT_FAILED, _api_key, _checked_url, _emit, _fail, _server_url, reports_errors
 from .errors import ConfigError
 
@@ -62,6 +64,8 @@ def _requests(path: str, done: set[str], checker: batch_format.Checker | None) -
 
 def _reachable(base: str, key: str | None) -> str | None:
     """Fail at once when nothing answers at `base` (rather than retrying every line); the first model, if listed."""
+    from . import batch_http
+
     try:
         status, listed = batch_http.get_json(base, key, "/v1/models")
     except OSError as exc:
@@ -79,7 +83,7 @@ def _reachable(base: str, key: str | None) -> str | None:
 @click.option("-o", "--output", metavar="OUTPUT.jsonl", help="Where results are appended, one a line, as they finish (- for stdout). Required unless --check.")
 @click.option("--url", help="Server or gateway base URL [default: http://127.0.0.1:$SGLANG_PORT].")
 @click.option("--concurrency", type=click.IntRange(1, 1024),
-              help=f"Requests in flight [default: the server's max_running_requests (at most {batch.MAX_DEFAULT}), else {batch.DEFAULT_CONCURRENCY}].")
+              help=f"Requests in flight [default: the server's max_running_requests (at most {batch_format.MAX_DEFAULT}), else {batch_format.DEFAULT_CONCURRENCY}].")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Skip the custom_ids OUTPUT already answers (connection errors, timeouts, 429 and 5xx are sent again); --no-resume starts OUTPUT afresh.")
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
@@ -93,6 +97,8 @@ def _reachable(base: str, key: str | None) -> str | None:
 def batch_cmd(input_path: str, output: str | None, url: str | None, concurrency: int | None, resume: bool, retries: int,
               request_timeout: float, model: str | None, check: bool, as_json: bool) -> None:
     """Send every request of an OpenAI batch file (JSONL: custom_id, method, url, body) to the server and append each answer to OUTPUT."""
+    from . import batch
+
     stream = batch.is_stream(input_path)
     name = "stdin" if input_path == "-" else input_path
     checker = _check_file(input_path) if not stream else None
@@ -145,7 +151,7 @@ def batch_cmd(input_path: str, output: str | None, url: str | None, concurrency:
 
 def _run(input_path, name, out, output, base, key, model, concurrency, retries, request_timeout, done, checker, total,
          skipped, as_json) -> None:
-    from . import batch_progress
+    from . import batch, batch_http, batch_progress
 
     stream_checker = batch_format.Checker() if checker is None else None
     if sys.stderr.isatty():

@@ -15,13 +15,15 @@ answer (the connection, a timeout, an answer that is not JSON).
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 MAX_LINE = 16 << 20  # one input line (a request body); a longer one is a mistake, not a prompt
 SHOWN_BAD = 20       # bad lines listed before "... and N more"
+# The runner's defaults (batch.py), here so that `--help` reads them without loading the runner.
+DEFAULT_CONCURRENCY = 32   # when the server does not say how many requests it runs at once
+MAX_DEFAULT = 128          # a server that admits thousands (SGLang on a big GPU) gains nothing from more client threads
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Checker:
 
 
 def new_id(prefix: str = "batch_req_") -> str:
+    import uuid  # 10+ ms to import: not on every CLI start
+
     return prefix + uuid.uuid4().hex
 
 
