@@ -79,7 +79,8 @@ def score(results: Path, passages_file: Path) -> str:
         except (KeyError, IndexError, TypeError, AttributeError):
             continue
         answered += 1
-        right += said.startswith(truth.get(record["custom_id"], "?"))
+        named = sorted((said.find(t), t) for t in TOPICS if t in said)  # the topic it names first
+        right += bool(named) and named[0][1] == truth.get(record["custom_id"])
     return f"{right} of {answered} answers name the topic the passage was written for ({right / max(answered, 1):.0%})"
 
 

@@ -159,17 +159,7 @@ class Client:
             except (OSError, http.client.HTTPException) as exc:
                 last = batch_format.failed(request.custom_id, "connection_error", _describe(exc))
             else:
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = _NOT_JSON
-                if body is _NOT_JSON and status not in RETRIED_STATUS:
-                    return batch_format.failed(request.custom_id, "invalid_response",
-                                               f"HTTP {status}, the answer is not JSON: {raw[:200]!r}", status)
-                rid = request_id or (body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None)
-                last = (batch_format.answered(request.custom_id, status, body, rid) if body is not _NOT_JSON else
-                        batch_format.failed(request.custom_id, "invalid_response",
-                                            f"HTTP {status}, the answer is not JSON: {raw[:200]!r}", status))
+                last = _record(request.custom_id, status, raw, request_id)
                 if status not in RETRIED_STATUS:
                     return last
                 wait = retry_after(headers.get("Retry-After"), time.time()) if status in (429, 503) else None
@@ -182,7 +172,16 @@ class Client:
                 return last
 
 
-_NOT_JSON = object()
+def _record(custom_id: str, status: int, raw: bytes, request_id: str | None) -> dict:
+    """An HTTP answer -> its output record; one that is not JSON is an `invalid_response` error."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return batch_format.failed(custom_id, "invalid_response", f"HTTP {status}, the answer is not JSON: {raw[:200]!r}",
+                                   status)
+    if request_id is None and isinstance(body, dict) and isinstance(body.get("id"), str):
+        request_id = body["id"]
+    return batch_format.answered(custom_id, status, body, request_id)
 
 
 def _describe(exc: BaseException) -> str:
