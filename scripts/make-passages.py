@@ -48,6 +48,14 @@ TOPICS = {
 }
 SYSTEM = ("Classify the passage into exactly one topic: sports, weather, food, technology or finance. "
           "Answer with the topic word only.")
+# One worked example per topic, as earlier turns of the chat: a 135M model follows examples, not
+# instructions (on 40 passages: 45% right with these, 5-12% with the instruction alone). Written for
+# this file, in none of the passages; the same prefix in every request, so the prefix cache serves it.
+SHOTS = [("The goalkeeper saved a penalty in the final minute.", "sports"),
+         ("Thunderstorms will bring heavy rain this evening.", "weather"),
+         ("Stir the onions until golden, then add the tomatoes.", "food"),
+         ("The new chip makes the laptop twice as fast.", "technology"),
+         ("The bank cut interest rates by half a percent.", "finance")]
 
 
 def passages(count: int, seed: int = 25) -> list[dict]:
@@ -65,8 +73,14 @@ def passages(count: int, seed: int = 25) -> list[dict]:
 
 def request(passage: dict) -> dict:
     return {"custom_id": passage["id"], "method": "POST", "url": "/v1/chat/completions",
-            "body": {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": passage["text"]}],
-                     "temperature": 0, "max_tokens": 4}}
+            "body": {"messages": messages(passage["text"]), "temperature": 0, "max_tokens": 4}}
+
+
+def messages(text: str) -> list[dict]:
+    chat = [{"role": "system", "content": SYSTEM}]
+    for example, topic in SHOTS:
+        chat += [{"role": "user", "content": example}, {"role": "assistant", "content": topic}]
+    return chat + [{"role": "user", "content": text}]
 
 
 def score(results: Path, passages_file: Path) -> str:
