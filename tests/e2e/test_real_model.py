@@ -106,12 +106,20 @@ def test_batch_answers_equal_one_at_a_time_answers(smol, tmp_path, measured):
              for i, (q, _) in enumerate(QUESTIONS)]
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inp.write_text("\n".join(lines) + "\n")
+    # Concurrent, at the server's own concurrency: each answer under its custom_id (it names its question's
+    # word). Not equal token for token: on the CPU, answers decoded together drift from lone ones after a few
+    # sentences (batch-size-dependent numerics; measured on 0.5.23 and 0.5.9), so equality is checked one at a time.
     proc = smol.cli("batch", str(inp), "-o", str(out), "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "(from the server's max_running_requests" in proc.stderr, proc.stderr
     records = {r["custom_id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert sorted(records) == [f"q{i}" for i in range(len(QUESTIONS))]
-    batched = {q: records[f"q{i}"]["response"]["body"]["choices"][0]["message"]["content"].strip()
+    for i, (_, word) in enumerate(QUESTIONS):
+        assert word.lower() in records[f"q{i}"]["response"]["body"]["choices"][0]["message"]["content"].lower()
+    single = tmp_path / "single.jsonl"
+    assert smol.cli("batch", str(inp), "-o", str(single), "--concurrency", "1", timeout=300).returncode == 0
+    ones = {r["custom_id"]: r for r in map(json.loads, single.read_text().splitlines())}
+    batched = {q: ones[f"q{i}"]["response"]["body"]["choices"][0]["message"]["content"].strip()
                for i, (q, _) in enumerate(QUESTIONS)}
     alone = {q: _ask(client, q) for q, _ in QUESTIONS}
     assert batched == alone
