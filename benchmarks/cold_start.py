@@ -9,6 +9,10 @@ cpu/standin/sgl_kernel (PyPI has no CPU build of sgl_kernel). The model, a rando
 hidden 2048, bfloat16, 3 shards), is made offline once with the 0.5.23 serving folder's transformers and
 kept under .cache/models/cold-start-llama (never committed).
 
+Every start of a release shares one compile-cache root (SGLANG_RUNTIME_CACHE; the direct arms get the
+launcher's cache variables too), filled by one untimed priming start per release, so that only the weights'
+page cache differs between arms.
+
 Before every cold start each weight file is evicted from the page cache (fsync + posix_fadvise DONTNEED,
 ../shared/notes/page-cache.md); Python's own files stay cached, as after a model switch. Arms alternate
 (run i of every arm, then run i+1). For each start: seconds from process start to SGLang's "Load weight
@@ -112,16 +116,24 @@ def start(arm: str, flox_env: Path, home: Path, port: int) -> tuple[subprocess.P
         extra["SGLANG_WEIGHT_LOADER_PREFETCH"] = "1"
     if arm == "oversized":
         extra["_SGLANG_RUNTIME_MEMORY_AVAILABLE"] = "1"
+    # One compile-cache root per release for every arm and start (as on a real host, where it persists): a
+    # fresh one per launcher start made its warm-up compile from scratch while `direct` used /tmp's warm one.
+    extra["SGLANG_RUNTIME_CACHE"] = str(home.parent / f"compile-caches-{version}")
     env = server_env(version, home, flox_env, MODEL_ID, port, **extra)
     log = home / "server.log"
     out = log.open("wb")
     if "direct" in arm:
         subprocess.run(["bash", "-c", "sglang-resolve-model"], env=env, check=True, capture_output=True)
-        argv = json.loads(subprocess.run(["sglang-serve", "--dry-run", "--json"], env=env, check=True,
-                                         capture_output=True, text=True).stdout)["argv"]
+        dry = json.loads(subprocess.run(["sglang-serve", "--dry-run", "--json"], env=env, check=True,
+                                        capture_output=True, text=True).stdout)
+        argv = dry["argv"]
         if arm == "direct+flag":
             argv.append("--weight-loader-prefetch-checkpoints")
-        child_env = {k: v for k, v in env.items() if k != "SGLANG_PORT"}
+        # The launcher's environment changes (the compile-cache directories) too: only the prefetch differs.
+        child_env = {k: v for k, v in {**env, **dry["env"]}.items() if k not in dry["unset"]}
+        for name in dry["env"]:
+            if name.endswith(("_DIR", "_BASE")):
+                Path(dry["env"][name]).mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
         proc = subprocess.Popen(argv, env=child_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     else:
@@ -227,6 +239,10 @@ def main() -> None:
     print(f"model: {len(files)} weight files, {size / 1e9:.2f} GB ({MODEL_DIR})", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="bench-cold-start."))
     results: dict[str, list[dict]] = {arm: [] for arm in arms}
+    for version in sorted({"0.5.9" if a.startswith("0.5.9") else "0.5.23" for a in arms}):
+        # Untimed: fills the release's compile caches, so that no timed start pays for compiling.
+        seen = run_arm("0.5.9-launcher" if version == "0.5.9" else "launcher", flox_env, files, work, -1)
+        print(f"  (priming start {version}: ready {seen['ready']:5.1f} s)", file=sys.stderr, flush=True)
     for i in range(args.runs):
         for arm in arms:  # alternate, so load drifts hit every arm alike
             seen = run_arm(arm, flox_env, files, work, i)

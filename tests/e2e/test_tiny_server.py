@@ -7,6 +7,7 @@ The one stand-in is cpu/standin/sgl_kernel (see serving.py). 0.5.23 serves the s
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -75,6 +76,15 @@ def test_no_server_process_has_a_key_in_its_environment(tiny):
             assert key.encode() not in raw, f"a key is in the environment of {pid}"
         assert b"SGLANG_API_KEY=" not in raw and b"SGLANG_EXTRA_ARGS=" not in raw
     assert checked >= 3  # the server, its scheduler and detokenizer
+    # The start-up relay is no descendant (SGLang kills its children at exit) but lives as long: empty environment.
+    relays = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"sglang_runtime.operate.startup_relay" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                relays[pid] = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+    assert relays and set(relays.values()) == {b""}, relays
 
 
 def test_health_and_metrics_answer_without_the_key(tiny, measured):

@@ -23,7 +23,7 @@ sys.path.sort(key=_serving.__contains__)
 import click  # noqa: E402
 
 from .. import DISTRIBUTION  # noqa: E402
-from . import operating, serving  # noqa: E402
+from . import batch_cli, operating, serving  # noqa: E402
 from .output import settings_epilog  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def main() -> None:
 
 
 for _command in (serving.resolve_model, serving.serve, serving.settings_cmd, serving.flags_cmd, serving.activate_env,
-                 operating.wait_cmd, operating.query_cmd, operating.doctor_cmd):
+                 operating.wait_cmd, operating.query_cmd, operating.doctor_cmd, batch_cli.batch_cmd):
     main.add_command(_command)
 
 
