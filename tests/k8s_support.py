@@ -47,6 +47,14 @@ def render(directory: Path) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
+def compose(tmp: Path, resource: Path, *components: Path) -> list[dict]:
+    """Render an overlay of the user's own: one resource plus components (kustomize wants relative paths)."""
+    rel = lambda p: os.path.relpath(p, tmp)  # noqa: E731
+    (tmp / "kustomization.yaml").write_text(
+        f"resources: [{rel(resource)}]\ncomponents: [{', '.join(rel(c) for c in components)}]\n")
+    return render(tmp)
+
+
 def find(objects: list[dict], kind: str, name: str) -> dict:
     matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
     assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"

@@ -7,13 +7,10 @@ rendered pods' labels and named ports (a stand-in for a CNI's evaluation)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import kubernetes_validate
 import pytest
 
-from k8s_support import K8S, container, find, pod_specs, render
+from k8s_support import K8S, compose, find, pod_specs
 
 K8S_VERSION = "1.37.0"
 POLICY = K8S / "components" / "network-policy"
@@ -21,12 +18,6 @@ MONITORING = K8S / "components" / "monitoring"
 OVERLAYS = {"gateway": K8S / "gateway", "multinode/gateway": K8S / "multinode" / "gateway", "pd": K8S / "pd",
             "pd/multinode": K8S / "pd" / "multinode", "base": K8S}
 
-
-def compose(tmp: Path, resource: Path, *components: Path) -> list[dict]:
-    rel = lambda p: os.path.relpath(p, tmp)  # noqa: E731
-    (tmp / "kustomization.yaml").write_text(
-        f"resources: [{rel(resource)}]\ncomponents: [{', '.join(rel(c) for c in components)}]\n")
-    return render(tmp)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 
 import sglang_support
 from k8s_support import (
-    K8S, SGLANG_HEALTH_TIMEOUT_S, SGLANG_ROUTES, FakeKubeAPI, StandInServer, container, containers, crd_validator,
+    K8S, SGLANG_HEALTH_TIMEOUT_S, SGLANG_ROUTES, FakeKubeAPI, StandInServer, compose, container, containers, crd_validator,
     downward_env, env_values, expand, find, flox_service_command, flox_vars, is_custom, pod_specs, port_number,
     ready_pod, render, strings, wait_for_status,
 )
@@ -40,13 +40,6 @@ LWS_NAME, LWS_INDEX, LWS_GROUP = ("leaderworkerset.sigs.k8s.io/name", "leaderwor
 MONITORING, AUTOSCALING, API_KEY = (K8S / "components" / n for n in ("monitoring", "autoscaling", "api-key"))
 VERSIONS = ("0.5.9", "0.5.23")
 
-
-def compose(tmp: Path, resource: Path, *components: Path) -> list[dict]:
-    """Render an overlay of the user's own: one resource plus components (kustomize wants relative paths)."""
-    rel = lambda p: os.path.relpath(p, tmp)  # noqa: E731
-    (tmp / "kustomization.yaml").write_text(
-        f"resources: [{rel(resource)}]\ncomponents: [{', '.join(rel(c) for c in components)}]\n")
-    return render(tmp)
 
 
 @pytest.fixture(scope="module")
