@@ -7,6 +7,7 @@ The one stand-in is cpu/standin/sgl_kernel (see serving.py). 0.5.23 serves the s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
