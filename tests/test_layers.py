@@ -17,7 +17,7 @@ MAX_FUNCTION_LINES = 70
 def test_import_contract_is_kept():
     """import-linter reads the contract from runtime/pyproject.toml: layers, launch/model independence, stdlib-only guest."""
     lint = Path(sys.executable).with_name("lint-imports")
-    proc = subprocess.run([str(lint), "--config", str(RUNTIME / "pyproject.toml"), "--no-cache"], cwd=RUNTIME,
+    proc = subprocess.run([str(lint), str(RUNTIME / "pyproject.toml"), "--no-cache"], cwd=RUNTIME,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "0 broken" in proc.stdout

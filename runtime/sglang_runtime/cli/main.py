@@ -20,21 +20,38 @@ import sys
 _serving = frozenset(filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)))
 sys.path.sort(key=_serving.__contains__)
 
+import importlib  # noqa: E402
+
 import click  # noqa: E402
 
 from .. import DISTRIBUTION  # noqa: E402
-from . import batch_cli, operating, serving  # noqa: E402
+from . import serving  # noqa: E402
 from .output import settings_epilog  # noqa: E402
 
+# Commands the service path never runs load only when named (or for --help): `sglang-serve` imports
+# serving.py and nothing else of the command line (benchmarks/cli_startup.py).
+LAZY = {"wait": "operating:wait_cmd", "query": "operating:query_cmd", "doctor": "operating:doctor_cmd",
+        "batch": "batch_cli:batch_cmd"}
 
-@click.group(epilog=settings_epilog())
+
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY and name not in self.commands:
+            module, attr = LAZY[name].split(":")
+            self.add_command(getattr(importlib.import_module(f"{__package__}.{module}"), attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Group, epilog=settings_epilog())
 @click.version_option(package_name=DISTRIBUTION, prog_name="sglang-runtime")
 def main() -> None:
     """Run SGLang reproducibly: resolve the model, validate settings, launch and operate the server."""
 
 
-for _command in (serving.resolve_model, serving.serve, serving.settings_cmd, serving.flags_cmd, serving.activate_env,
-                 operating.wait_cmd, operating.query_cmd, operating.doctor_cmd, batch_cli.batch_cmd):
+for _command in (serving.resolve_model, serving.serve, serving.settings_cmd, serving.flags_cmd, serving.activate_env):
     main.add_command(_command)
 
 
