@@ -168,13 +168,19 @@ def test_a_server_that_dies_half_way_then_resume_finishes_the_rest_exactly_once(
     assert json.loads(second.stdout)["skipped_already_done"] == 10
 
 
+def _ctrl_c_delivered() -> None:
+    # A shell without job control starts background commands with SIGINT ignored, and Python keeps an ignored
+    # SIGINT ignored: under `.ci/run &` the batch would never see the Ctrl-C this test sends. A terminal's would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_flushes_whole_lines_exits_130_and_resume_completes(tmp_path):
     inp = _write(tmp_path / "in.jsonl", batch_lines(30))
     out = tmp_path / "out.jsonl"
     with BatchPeer(delay=0.3) as peer:
         proc = subprocess.Popen([str(BIN / "sglang-runtime"), "batch", str(inp), "-o", str(out), "--url", peer.url,
                                  "--concurrency", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=clean_env())
+                                env=clean_env(), preexec_fn=_ctrl_c_delivered)
         deadline = time.monotonic() + 30
         while (not out.exists() or len(out.read_text().splitlines()) < 4) and time.monotonic() < deadline:
             time.sleep(0.05)
