@@ -46,8 +46,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 from real_server import stop  # noqa: E402
-from serving import bundle, free_port, pythonpath, server_env, service_command  # noqa: E402
+from serving import bundle, free_port, pythonpath, server_env, start_server  # noqa: E402
+from page_cache import evict  # noqa: E402
 
 MODEL_ID = "bench-org/cold-start-llama"
 MODEL_DIR = ROOT / ".cache" / "models" / "cold-start-llama"
@@ -92,16 +94,6 @@ def weight_files(flox_env: Path) -> list[Path]:
     return sorted(p.resolve() for p in flox_env.rglob("*.safetensors"))
 
 
-def evict(files: list[Path]) -> None:
-    for path in files:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-
-
 def warm(files: list[Path]) -> None:
     for path in files:
         with open(path, "rb", buffering=0) as fh:
@@ -122,24 +114,8 @@ def start(arm: str, flox_env: Path, home: Path, port: int) -> tuple[subprocess.P
     env = server_env(version, home, flox_env, MODEL_ID, port, **extra)
     log = home / "server.log"
     out = log.open("wb")
-    if "direct" in arm:
-        subprocess.run(["bash", "-c", "sglang-resolve-model"], env=env, check=True, capture_output=True)
-        dry = json.loads(subprocess.run(["sglang-serve", "--dry-run", "--json"], env=env, check=True,
-                                        capture_output=True, text=True).stdout)
-        argv = dry["argv"]
-        if arm == "direct+flag":
-            argv.append("--weight-loader-prefetch-checkpoints")
-        # The launcher's environment changes (the compile-cache directories) too: only the prefetch differs.
-        child_env = {k: v for k, v in {**env, **dry["env"]}.items() if k not in dry["unset"]}
-        for name in dry["env"]:
-            if name.endswith(("_DIR", "_BASE")):
-                Path(dry["env"][name]).mkdir(parents=True, exist_ok=True)
-        began = time.monotonic()
-        proc = subprocess.Popen(argv, env=child_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    else:
-        began = time.monotonic()
-        proc = subprocess.Popen(["bash", "-c", service_command()], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    extra_args = ("--weight-loader-prefetch-checkpoints",) if arm == "direct+flag" else ()
+    proc, began = start_server(env, out, "direct" in arm, extra_args)
     out.close()
     return proc, began, log
 
@@ -182,7 +158,8 @@ def run_arm(arm: str, flox_env: Path, files: list[Path], work: Path, i: int) -> 
     if arm.endswith("-warm"):
         warm(files)
     else:
-        evict(files)
+        for path in files:
+            evict(path)
     port = free_port()
     proc, began, log = start(arm, flox_env, home, port)
     try:

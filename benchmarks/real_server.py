@@ -20,7 +20,6 @@ cpu/standin/sgl_kernel (PyPI has no CPU build of sgl_kernel).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -33,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from serving import (SMOL_ID, TINY_ID, bundle, free_port, pythonpath, server_env,  # noqa: E402
-                     service_command)
+                     start_server)
 
 KEY = "sk-bench-key-0123456789"
 
@@ -73,18 +72,8 @@ def start(kind: str, version: str, home: Path, flox_env: Path, model_id: str, po
     extra = {"SGLANG_API_KEY": KEY} if kind == "launcher+key" else {}
     env = server_env(version, home, flox_env, model_id, port, **extra)
     log = open(home / f"{kind}-{port}.log", "wb")
-    if kind == "direct":
-        # The argv the launcher would build, minus nothing: ask it (dry run), run it plainly.
-        subprocess.run(["bash", "-c", "sglang-resolve-model"], env=env, check=True, capture_output=True)
-        argv = json.loads(subprocess.run(["sglang-serve", "--dry-run", "--json"], env=env, check=True,
-                                         capture_output=True, text=True).stdout)["argv"]
-        child_env = {k: v for k, v in env.items() if k != "SGLANG_PORT"}
-        started = time.monotonic()
-        proc = subprocess.Popen(argv, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    else:
-        started = time.monotonic()
-        proc = subprocess.Popen(["bash", "-c", service_command()], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    # direct: the launcher's argv and environment changes, run plainly (serving.start_server).
+    proc, started = start_server(env, log, kind == "direct")
     return proc, f"http://127.0.0.1:{port}", started
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from page_cache import evict
 from sglang_runtime.guest import bootstrap, prefetch
 from sglang_runtime.launch import flagdata, plan as launch, prefetch_plan
 from sglang_runtime.config import settings
@@ -193,23 +194,13 @@ def test_the_hand_over_is_checked_before_anything_is_read():
     assert prefetch.parse(json.dumps({"dir": "/m", "files": ["a"]})) == (["/m/a"], prefetch.BLOCK)
 
 
-def _evict(path: Path) -> None:
-    """A cold page cache for one file, without root (../shared/notes/page-cache.md)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
 def test_read_file_opens_read_only_reads_everything_and_skips_what_is_cached(tmp_path, monkeypatch):
     path = tmp_path / "w.safetensors"
     path.write_bytes(os.urandom(3 * 65536 + 123))
     flags = []
     real_open = os.open
     monkeypatch.setattr(prefetch.os, "open", lambda p, f, *a: flags.append(f) or real_open(p, f, *a))
-    _evict(path)
+    evict(path)
     read, cached = prefetch.read_file(str(path), bytearray(65536))
     assert read + cached == path.stat().st_size and read > 0
     assert flags and all(f & os.O_ACCMODE == os.O_RDONLY for f in flags)
@@ -270,7 +261,7 @@ def test_bootstrap_reads_the_files_in_a_process_of_its_own_and_changes_nothing(t
     directory = _model(tmp_path, sizes=(5 << 20, 3 << 20, 1 << 20))
     before = {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in directory.iterdir()}
     for p in directory.iterdir():
-        _evict(p)
+        evict(p)
     plan = prefetch_plan.gather("on", directory, "0.5.23", [], {})
     proc, _ = _run_bootstrap(tmp_path, plan.handover()[prefetch.ENV], "wait")
     assert proc.returncode == 0, proc.stderr

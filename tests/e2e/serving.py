@@ -50,6 +50,25 @@ def service_command() -> str:
         return tomllib.load(fh)["services"]["sglang"]["command"]
 
 
+def start_server(env: dict[str, str], out, direct: bool, extra_args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, float]:
+    """(process, monotonic start) of a server in its own session, its output to `out`. `direct`: what `sglang-serve`
+    would exec — its argv (from a dry run) and its environment changes (compile caches, ...) — run plainly,
+    without the launcher; else the Flox service command. For the benchmarks that compare the two."""
+    if direct:
+        subprocess.run(["bash", "-c", "sglang-resolve-model"], env=env, check=True, capture_output=True)
+        dry = json.loads(subprocess.run(["sglang-serve", "--dry-run", "--json"], env=env, check=True,
+                                        capture_output=True, text=True).stdout)
+        command = [*dry["argv"], *extra_args]
+        env = {k: v for k, v in {**env, **dry["env"]}.items() if k not in dry["unset"]}
+        for name, value in dry["env"].items():
+            if name.endswith(("_DIR", "_BASE")):  # the cache folders sglang-serve makes before its exec
+                Path(value).mkdir(parents=True, exist_ok=True)
+    else:
+        command = ["bash", "-c", service_command()]
+    began = time.monotonic()
+    return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True), began
+
+
 def pythonpath(version: str) -> str:
     parts = [STANDIN, REPO / ".cache" / f"sglang-{version}", REPO / ".cache" / f"serve-{version}"]
     for part in parts[1:]:
