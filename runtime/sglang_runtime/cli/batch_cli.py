@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import sys
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, ContextManager, Iterator
 
 import click
 
@@ -24,9 +24,10 @@ from .output import EXIT_CONFIG, EXIT_FAILED, emit, fail, reports_errors
 from ..util.errors import ConfigError
 
 
-def _open_input(path: str) -> BinaryIO:
+def _open_input(path: str) -> ContextManager[BinaryIO]:
+    """The input, for a `with`: a file, or stdin (which the `with` leaves open)."""
     if path == "-":
-        return sys.stdin.buffer
+        return contextlib.nullcontext(sys.stdin.buffer)
     try:
         return open(path, "rb")
     except OSError as exc:
@@ -52,7 +53,7 @@ def _refuse_bad(checker: batch_format.Checker, name: str, sent: bool) -> None:
 def _requests(path: str, done: set[str], checker: batch_format.Checker | None) -> Iterator[batch_format.Request]:
     """The requests still to send. With `checker` (a stream, not checked beforehand) each line is
     checked as it arrives, and the first bad one ends the input."""
-    with _open_input(path) if path != "-" else contextlib.nullcontext(sys.stdin.buffer) as f:
+    with _open_input(path) as f:
         for number, text in batch_format.read_lines(f):
             if checker is not None:
                 request = checker.check(number, text)
@@ -74,10 +75,7 @@ def _reachable(base: str, key: str | None) -> str | None:
         fail(f"cannot connect to {base}: {batch_http._describe(exc)} (is the server up? try `sglang-runtime wait`)", EXIT_FAILED)
     if status == 401:
         fail(f"{base}/v1/models: HTTP 401 (the server wants an API key: set SGLANG_API_KEY)", EXIT_FAILED)
-    try:
-        return listed["data"][0]["id"]
-    except (KeyError, IndexError, TypeError):
-        return None
+    return batch_format.listed_model(listed)
 
 
 @click.command("batch")
@@ -105,11 +103,7 @@ def batch_cmd(input_path: str, output: str | None, url: str | None, concurrency:
     name = "stdin" if input_path == "-" else input_path
     checker = _check_file(input_path) if not stream else None
     if check:
-        if checker is None:
-            checker = batch_format.Checker()
-            with contextlib.nullcontext(sys.stdin.buffer) if input_path == "-" else _open_input(input_path) as f:
-                for number, text in batch_format.read_lines(f):
-                    checker.check(number, text)
+        checker = checker or _check_file(input_path)
         if checker.bad_count:
             _refuse_bad(checker, name, sent=False)
         emit(f"{name}: {checker.requests} requests, every line valid", err=True)

@@ -100,10 +100,7 @@ def first_model(base_url: str, api_key: str | None) -> str | None:
         listed = batch_http.get_json(base_url, api_key, "/v1/models")[1]
     except OSError:
         return None
-    try:
-        return listed["data"][0]["id"]
-    except (KeyError, IndexError, TypeError):
-        return None
+    return batch_format.listed_model(listed)
 
 
 class Runner:

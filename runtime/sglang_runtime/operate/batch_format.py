@@ -171,3 +171,11 @@ def worth_retrying(record: dict) -> bool:
         return outcome(record) in RETRIED_ON_RESUME
     except (AttributeError, KeyError, TypeError):
         return False
+
+
+def listed_model(listed: Any) -> str | None:
+    """The first model a /v1/models answer lists, or None for any other shape."""
+    try:
+        return listed["data"][0]["id"]
+    except (KeyError, IndexError, TypeError):
+        return None
